@@ -1,0 +1,282 @@
+"""The only code that talks to kube-apiserver.
+
+A thin layer over the official client's REST transport: raw JSON in and out (model
+objects are slow at scale, kubernetes-client/python#1921), typed errors, a
+request counter by verb, and cached discovery. Everything above works on plain
+dicts and `ResourceType`s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import urllib.parse
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+
+from reconciler import FIELD_MANAGER, __version__
+from reconciler.cluster import errors
+
+USER_AGENT = f"policy-reconciler/{__version__}"
+PAGE_SIZE = 500
+JSONDict = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceType:
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str = "", name: str = "") -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        ns = f"/namespaces/{namespace}" if self.namespaced and namespace else ""
+        tail = f"/{urllib.parse.quote(name, safe='')}" if name else ""
+        return f"{base}{ns}/{self.plural}{tail}"
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """How to reach the cluster: from a kubeconfig (and context) or in-cluster."""
+
+    kubeconfig: str = ""
+    context: str = ""
+    user_agent: str = USER_AGENT
+
+
+class Cluster:
+    """Raw-JSON access to one API server. Thread-safe for the counters."""
+
+    def __init__(self, api: k8s.ApiClient, *, name: str = "") -> None:
+        self._api = api
+        self.name = name
+        self.requests: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._discovery: dict[str, dict[str, ResourceType] | None] = {}
+
+    @classmethod
+    def connect(cls, conn: Connection) -> Cluster:
+        configuration = k8s.Configuration()
+        name = _load_config(conn, configuration)
+        api = k8s.ApiClient(configuration)
+        api.user_agent = conn.user_agent
+        return cls(api, name=name)
+
+    # -- transport -------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        verb: str,
+        query: Mapping[str, str] | None = None,
+        body: object = None,
+        content_type: str = "application/json",
+        timeout: float | tuple[float, float] = 60,
+    ) -> JSONDict:
+        """One HTTP request; returns the decoded JSON body or raises a typed error."""
+        resp = self._send(
+            method,
+            path,
+            verb=verb,
+            query=query,
+            body=body,
+            content_type=content_type,
+            timeout=timeout,
+        )
+        data = resp.read()
+        if resp.status >= 400:
+            raise errors.from_response(resp.status, data, what=f"{method} {path}")
+        return json.loads(data) if data else {}
+
+    def stream(self, path: str, *, query: Mapping[str, str], timeout: float) -> Iterator[JSONDict]:
+        """A watch: yields events until the server ends the stream."""
+        resp = self._send(
+            "GET",
+            path,
+            verb="watch",
+            query=query,
+            body=None,
+            content_type="application/json",
+            timeout=(10, timeout + 5),
+        )
+        if resp.status >= 400:
+            raise errors.from_response(resp.status, resp.read(), what=f"WATCH {path}")
+        try:
+            for line in resp.response.stream_lines():  # urllib3 yields whole JSON lines
+                yield json.loads(line)
+        finally:
+            resp.response.release_conn()
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        verb: str,
+        query: Mapping[str, str] | None,
+        body: object,
+        content_type: str,
+        timeout: float | tuple[float, float],
+    ) -> Any:
+        self._count(verb)
+        _, url, headers, _, _ = self._api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=list((query or {}).items()),
+            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        try:
+            return self._api.call_api(
+                method, url, header_params=headers, body=body, _request_timeout=timeout
+            )
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise errors.Unreachable(f"{method} {path}: {exc}") from exc
+
+    def _count(self, verb: str) -> None:
+        with self._lock:
+            self.requests[verb] += 1
+
+    # -- discovery -------------------------------------------------------------------
+
+    def resources(self, group_version: str) -> dict[str, ResourceType] | None:
+        """Kinds served under group/version, or None when it is not served. Cached."""
+        if group_version not in self._discovery:
+            self._discovery[group_version] = self._discover(group_version)
+        return self._discovery[group_version]
+
+    def _discover(self, group_version: str) -> dict[str, ResourceType] | None:
+        group, _, version = group_version.rpartition("/")
+        path = f"/apis/{group_version}" if group else f"/api/{version}"
+        try:
+            doc = self.request("GET", path, verb="discovery")
+        except errors.NotFound:
+            return None
+        return {
+            r["kind"]: ResourceType(group, version, r["kind"], r["name"], r["namespaced"])
+            for r in doc.get("resources", [])
+            if "/" not in r["name"]  # skip subresources like status
+        }
+
+    # -- verbs -----------------------------------------------------------------------
+
+    def list(
+        self,
+        rtype: ResourceType,
+        *,
+        label_selector: str = "",
+        namespace: str = "",
+        page_size: int = PAGE_SIZE,
+    ) -> list[JSONDict]:
+        """Every object of a type (paginated), raw JSON with apiVersion/kind filled in."""
+        items: list[JSONDict] = []
+        query = {"limit": str(page_size)}
+        if label_selector:
+            query["labelSelector"] = label_selector
+        while True:
+            page = self.request("GET", rtype.path(namespace), verb="list", query=query)
+            items.extend(_typed(i, rtype) for i in page.get("items", []))
+            token = page.get("metadata", {}).get("continue")
+            if not token:
+                return items
+            query = {**query, "continue": token}
+
+    def get(self, rtype: ResourceType, name: str, namespace: str = "") -> JSONDict | None:
+        try:
+            return self.request("GET", rtype.path(namespace, name), verb="get")
+        except errors.NotFound:
+            return None
+
+    def apply(
+        self,
+        rtype: ResourceType,
+        body: Mapping[str, Any],
+        *,
+        force: bool = False,
+        dry_run: bool = False,
+        field_manager: str = FIELD_MANAGER,
+    ) -> JSONDict:
+        """Server-side apply of one object."""
+        meta = body["metadata"]
+        query = {"fieldManager": field_manager, "force": str(force).lower()}
+        if dry_run:
+            query["dryRun"] = "All"
+        return self.request(
+            "PATCH",
+            rtype.path(meta.get("namespace", ""), meta["name"]),
+            verb="dry-run" if dry_run else "apply",
+            query=query,
+            body=dict(body),
+            content_type="application/apply-patch+yaml",  # JSON is valid YAML
+        )
+
+    def delete(
+        self,
+        rtype: ResourceType,
+        name: str,
+        namespace: str = "",
+        *,
+        uid: str = "",
+        dry_run: bool = False,
+    ) -> bool:
+        """Delete; with `uid`, only that exact object (not a namesake created since)."""
+        body: JSONDict = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if uid:
+            body["preconditions"] = {"uid": uid}
+        query = {"dryRun": "All"} if dry_run else {}
+        try:
+            self.request(
+                "DELETE", rtype.path(namespace, name), verb="delete", query=query, body=body
+            )
+        except errors.NotFound:
+            return False
+        return True
+
+    def create(self, rtype: ResourceType, body: Mapping[str, Any]) -> JSONDict:
+        namespace = body["metadata"].get("namespace", "")
+        return self.request("POST", rtype.path(namespace), verb="create", body=dict(body))
+
+    def close(self) -> None:
+        self._api.close()
+
+
+def _typed(item: JSONDict, rtype: ResourceType) -> JSONDict:
+    """LIST items omit apiVersion/kind; put them back so bodies are self-describing."""
+    return {"apiVersion": rtype.api_version, "kind": rtype.kind, **item}
+
+
+def _load_config(conn: Connection, configuration: k8s.Configuration) -> str:
+    """Fill `configuration`; returns a display name for the target (the context)."""
+    if not conn.kubeconfig and k8s_config.incluster_config.SERVICE_HOST_ENV_NAME in os.environ:
+        k8s_config.load_incluster_config(client_configuration=configuration)
+        return "in-cluster"
+    k8s_config.load_kube_config(
+        config_file=conn.kubeconfig or None,
+        context=conn.context or None,
+        client_configuration=configuration,
+    )
+    _, active = k8s_config.list_kube_config_contexts(config_file=conn.kubeconfig or None)
+    return conn.context or str(active.get("name", ""))
+
+
+CORE_V1 = "v1"
+CONFIGMAPS = ResourceType("", "v1", "ConfigMap", "configmaps", True)
+EVENTS = ResourceType("", "v1", "Event", "events", True)
+NODES = ResourceType("", "v1", "Node", "nodes", False)
+NAMESPACES = ResourceType("", "v1", "Namespace", "namespaces", False)
+LEASES = ResourceType("coordination.k8s.io", "v1", "Lease", "leases", True)

@@ -1,0 +1,309 @@
+"""Run a real etcd + kube-apiserver on loopback, with Calico CRDs and fake Nodes.
+
+The processes outlive the CLI call that started them (own session), and their
+pids, ports and paths are kept in `state.json` so `up` is idempotent and
+`down`/`status` can find them. Tests use the same launcher with a private state dir.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from reconciler.localcluster import build
+from reconciler.localcluster.nodes import node_manifests
+
+# Loopback-only throwaway cluster; this token opens nothing anywhere else.
+ADMIN_TOKEN = "admin-token"  # noqa: S105
+AUDIT_POLICY = Path(__file__).parent / "audit-policy.yaml"
+Progress = Callable[[str], None]
+
+
+class ClusterError(RuntimeError):
+    """The local control plane failed to start or respond; the message says where to look."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterInfo:
+    state_dir: str
+    kubeconfig: str
+    server: str
+    etcd_url: str
+    audit_log: str
+    bin_dir: str
+    etcd_pid: int
+    apiserver_pid: int
+
+    @property
+    def kubectl(self) -> str:
+        return str(Path(self.bin_dir) / "kubectl")
+
+    @property
+    def helm(self) -> str:
+        return str(Path(self.bin_dir) / "helm")
+
+
+def default_state_dir() -> Path:
+    return build.cache_root() / "local-cluster"
+
+
+def up(state_dir: Path, *, nodes: int = 3, progress: Progress = print) -> ClusterInfo:
+    """Start the control plane, or return the one already running there."""
+    running = current(state_dir)
+    if running:
+        progress(f"Local cluster already running at {running.server}")
+        return running
+    bins = build.ensure_binaries(progress)
+    crds = build.calico_crd_dir(progress)
+    info = _start(state_dir, bins, progress)
+    progress(f"Installing Calico {build.CALICO_VERSION} CRDs and {nodes} Nodes")
+    _install_crds(info, crds)
+    _create_nodes(info, nodes)
+    return info
+
+
+def current(state_dir: Path) -> ClusterInfo | None:
+    """The cluster recorded in state_dir if its processes are alive and it is ready."""
+    state = state_dir / "state.json"
+    if not state.exists():
+        return None
+    info = ClusterInfo(**json.loads(state.read_text()))
+    alive = _alive(info.etcd_pid, "etcd") and _alive(info.apiserver_pid, "kube-apiserver")
+    return info if alive and _ready(info.server) else None
+
+
+def down(state_dir: Path) -> bool:
+    """Stop the processes and drop the cluster's data. True if something was running."""
+    state = state_dir / "state.json"
+    if not state.exists():
+        return False
+    info = ClusterInfo(**json.loads(state.read_text()))
+    _stop(info.apiserver_pid, "kube-apiserver")
+    _stop(info.etcd_pid, "etcd")
+    state.unlink()
+    _wipe(state_dir / "etcd")
+    return True
+
+
+def _start(state_dir: Path, bins: Path, progress: Progress) -> ClusterInfo:
+    _wipe(state_dir / "etcd")
+    state_dir.mkdir(parents=True, exist_ok=True)
+    _write_credentials(state_dir)
+    etcd_port, peer_port, api_port = _free_ports(3)
+    etcd_url = f"http://127.0.0.1:{etcd_port}"
+    progress(f"Starting etcd on {etcd_url} and kube-apiserver on https://127.0.0.1:{api_port}")
+    etcd = _spawn(
+        bins / "etcd", _etcd_args(state_dir, etcd_port, peer_port), state_dir / "etcd.log"
+    )
+    api = _spawn(
+        bins / "kube-apiserver",
+        _apiserver_args(state_dir, etcd_url, api_port),
+        state_dir / "kube-apiserver.log",
+    )
+    info = ClusterInfo(
+        state_dir=str(state_dir),
+        kubeconfig=str(state_dir / "kubeconfig"),
+        server=f"https://127.0.0.1:{api_port}",
+        etcd_url=etcd_url,
+        audit_log=str(state_dir / "audit.log"),
+        bin_dir=str(bins),
+        etcd_pid=etcd.pid,
+        apiserver_pid=api.pid,
+    )
+    _wait_ready(info, api)
+    _write_kubeconfig(info)
+    (state_dir / "state.json").write_text(json.dumps(asdict(info), indent=2))
+    return info
+
+
+def _etcd_args(state_dir: Path, port: int, peer: int) -> list[str]:
+    return [
+        f"--data-dir={state_dir / 'etcd'}",
+        f"--listen-client-urls=http://127.0.0.1:{port}",
+        f"--advertise-client-urls=http://127.0.0.1:{port}",
+        f"--listen-peer-urls=http://127.0.0.1:{peer}",
+        f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+        f"--initial-cluster=default=http://127.0.0.1:{peer}",
+        "--unsafe-no-fsync",  # test data: speed over durability
+        "--log-level=warn",
+    ]
+
+
+def _apiserver_args(state_dir: Path, etcd_url: str, port: int) -> list[str]:
+    return [
+        f"--etcd-servers={etcd_url}",
+        "--bind-address=127.0.0.1",
+        "--advertise-address=127.0.0.1",
+        f"--secure-port={port}",
+        f"--cert-dir={state_dir / 'pki'}",
+        f"--service-account-issuer=https://127.0.0.1:{port}",
+        f"--service-account-key-file={state_dir / 'sa.key'}",
+        f"--service-account-signing-key-file={state_dir / 'sa.key'}",
+        "--service-cluster-ip-range=10.0.0.0/24",
+        "--authorization-mode=RBAC",
+        f"--token-auth-file={state_dir / 'tokens.csv'}",
+        "--disable-admission-plugins=ServiceAccount",
+        "--enable-priority-and-fairness=false",
+        "--endpoint-reconciler-type=none",
+        f"--audit-policy-file={AUDIT_POLICY}",
+        f"--audit-log-path={state_dir / 'audit.log'}",
+        "--audit-log-maxsize=0",  # never rotate: tests read the whole log
+        "-v=0",
+    ]
+
+
+def _write_credentials(state_dir: Path) -> None:
+    (state_dir / "tokens.csv").write_text(f"{ADMIN_TOKEN},admin,admin,system:masters\n")
+    key = state_dir / "sa.key"
+    if not key.exists():
+        subprocess.run(
+            ["openssl", "genrsa", "-out", str(key), "2048"], capture_output=True, check=True
+        )
+
+
+def _write_kubeconfig(info: ClusterInfo) -> None:
+    ca = Path(info.state_dir) / "pki" / "apiserver.crt"
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "local", "cluster": {"server": info.server, "certificate-authority": str(ca)}}
+        ],
+        "users": [{"name": "admin", "user": {"token": ADMIN_TOKEN}}],
+        "contexts": [{"name": "local", "context": {"cluster": "local", "user": "admin"}}],
+        "current-context": "local",
+    }
+    path = Path(info.kubeconfig)
+    path.write_text(json.dumps(config, indent=2))
+    path.chmod(0o600)
+
+
+def _spawn(binary: Path, args: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [str(binary), *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # survive the CLI process that started it
+        )
+
+
+def _wait_ready(info: ClusterInfo, api: subprocess.Popen[bytes], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if api.poll() is not None:
+            raise ClusterError(f"kube-apiserver exited: {_tail(Path(info.state_dir))}")
+        if _ready(info.server):
+            return
+        time.sleep(0.25)
+    raise ClusterError(
+        f"kube-apiserver not ready after {timeout:.0f}s: {_tail(Path(info.state_dir))}"
+    )
+
+
+def _tail(state_dir: Path) -> str:
+    log = state_dir / "kube-apiserver.log"
+    lines = log.read_text(errors="replace").splitlines()[-10:] if log.exists() else []
+    return f"see {log}\n" + "\n".join(lines)
+
+
+def _ready(server: str) -> bool:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # polling readiness of our own loopback server only
+    req = urllib.request.Request(  # noqa: S310 - https to loopback
+        f"{server}/readyz", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    )
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=2) as resp:  # noqa: S310
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def kubectl(info: ClusterInfo, *args: str, stdin: str = "") -> str:
+    proc = subprocess.run(
+        [info.kubectl, f"--kubeconfig={info.kubeconfig}", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise ClusterError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def _install_crds(info: ClusterInfo, crd_dir: Path) -> None:
+    files = sorted(crd_dir.glob("crd.projectcalico.org_*.yaml"))
+    args = [a for f in files for a in ("-f", str(f))]
+    kubectl(info, "apply", "--server-side", "--field-manager=policy-reconciler-local", *args)
+    kubectl(info, "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+
+
+def _create_nodes(info: ClusterInfo, count: int) -> None:
+    body = json.dumps({"apiVersion": "v1", "kind": "List", "items": node_manifests(count)})
+    kubectl(
+        info,
+        "apply",
+        "--server-side",
+        "--field-manager=policy-reconciler-local",
+        "-f",
+        "-",
+        stdin=body,
+    )
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _alive(pid: int, name: str) -> bool:
+    """True if pid runs `name` (guards against a recycled pid)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return name.encode() in cmdline.split(b"\0", 1)[0]
+
+
+def _stop(pid: int, name: str, timeout: float = 15) -> None:
+    if not _alive(pid, name):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(pid, name) and time.monotonic() < deadline:
+        _reap(pid)
+        time.sleep(0.1)
+    if _alive(pid, name):
+        os.kill(pid, signal.SIGKILL)
+    _reap(pid)
+
+
+def _reap(pid: int) -> None:
+    """Collect our own exited child so it does not linger as a zombie."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _wipe(path: Path) -> None:
+    if path.exists():
+        subprocess.run(["rm", "-rf", str(path)], check=True)

@@ -1,0 +1,191 @@
+"""Core values that flow through the pipeline.
+
+Every value here is a frozen dataclass. Bodies are plain JSON-like mappings; by
+convention no stage mutates a body it was given: it builds a new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+JSON = Any
+Body = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class GroupKind:
+    group: str
+    kind: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}.{self.group}" if self.group else self.kind
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ObjectRef:
+    """Identity of one object. `namespace` is "" for cluster-scoped kinds."""
+
+    group: str
+    version: str
+    kind: str
+    namespace: str
+    name: str
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def group_kind(self) -> GroupKind:
+        return GroupKind(self.group, self.kind)
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        """Identity without the version: the same object in any API version."""
+        return (self.group, self.kind, self.namespace, self.name)
+
+    def __str__(self) -> str:
+        if self.namespace:
+            return f"{self.kind}/{self.namespace}/{self.name}"
+        return f"{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a Resource came from: a file and line, or a template and its target."""
+
+    path: str
+    line: int = 0
+    template: str = ""  # "HostEndpointTemplate/node-firewall" when generated
+    target: str = ""  # "Node/worker-1" when generated
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        if self.template:
+            return f"{where} ({self.template} for {self.target})"
+        return where
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """One desired object, as the user wrote it (user-facing API flavour and names)."""
+
+    ref: ObjectRef
+    body: Body
+    origin: Origin
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A validation error or a warning, tied to a place in the repo where known."""
+
+    severity: Severity
+    message: str
+    origin: Origin | None = None
+    ref: ObjectRef | None = None
+    field: str = ""  # "spec.ingress[0].source.selector"
+
+    def __str__(self) -> str:
+        parts = [str(self.origin) if self.origin else "", str(self.ref) if self.ref else ""]
+        parts.append(self.field)
+        prefix = ": ".join(p for p in parts if p)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"  # Git changed
+    DRIFT = "drift"  # someone else changed the live object
+    UNCHANGED = "unchanged"
+    PRUNE = "prune"
+    CONFLICT = "conflict"  # exists, not ours, not adopted
+    ADOPT = "adopt"  # exists, not ours, adopted on request
+
+    @property
+    def writes(self) -> bool:
+        return self in (Action.CREATE, Action.UPDATE, Action.DRIFT, Action.ADOPT, Action.PRUNE)
+
+
+@dataclass(frozen=True, slots=True)
+class DiffEntry:
+    """One field that differs. `before`/`after` is MISSING-free: None means absent."""
+
+    path: str  # "spec.ingress[0].action"
+    before: JSON
+    after: JSON
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """Who last wrote a drifted field, from managedFields."""
+
+    manager: str
+    operation: str
+    time: str
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    ref: ObjectRef
+    action: Action
+    desired: Resource | None
+    live: Body | None
+    diff: tuple[DiffEntry, ...] = ()
+    reason: str = ""
+    drifted_by: tuple[FieldChange, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """What was rendered: a Git commit, or a plain directory."""
+
+    id: str  # commit sha, or "dir:<path>"
+    path: str
+    author: str = ""
+    subject: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    revision: Revision
+    changes: tuple[Change, ...]  # in apply order (prunes last, in reverse rank)
+    findings: tuple[Finding, ...] = ()
+    target: str = ""  # cluster/context name
+
+    @property
+    def errors(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity is Severity.ERROR)
+
+    def count(self, action: Action) -> int:
+        return sum(1 for c in self.changes if c.action is action)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.action.writes for c in self.changes)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    change: Change
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    plan: Plan
+    done: tuple[Change, ...] = ()
+    failed: tuple[Failure, ...] = ()
+    skipped: tuple[Change, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.plan.errors

@@ -13,6 +13,7 @@ from typing import Any
 
 JSON = Any
 Body = Mapping[str, Any]
+ObjectKey = tuple[str, str, str, str]  # ObjectRef.key: group, kind, namespace, name
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -43,7 +44,7 @@ class ObjectRef:
         return GroupKind(self.group, self.kind)
 
     @property
-    def key(self) -> tuple[str, str, str, str]:
+    def key(self) -> ObjectKey:
         """Identity without the version: the same object in any API version."""
         return (self.group, self.kind, self.namespace, self.name)
 
@@ -184,8 +185,8 @@ class ApplyResult:
     done: tuple[Change, ...] = ()
     failed: tuple[Failure, ...] = ()
     skipped: tuple[Change, ...] = ()
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = field(default=())  # why the run was blocked before writing
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.plan.errors
+        return not self.failed and not self.plan.errors and not self.notes

@@ -1,0 +1,175 @@
+"""Repo directory -> typed Resources, with every problem as a Finding (never an exception).
+
+Order is stable: files by relative path, then documents in file order. A `kind: List` is
+unpacked into its items (what `kubectl get -o yaml` writes). Resources that fail validation
+are still returned, so reports can show them; `LoadResult.ok` says whether to use them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reconciler import kinds
+from reconciler.manifests.fieldpath import FieldPath, line_for, split_list
+from reconciler.manifests.files import SourceFile, find_yaml_files, read_text
+from reconciler.manifests.validate import validate_resource
+from reconciler.manifests.yamlsafe import DEFAULT_LIMITS, Document, Limits, Parsed, parse_yaml
+from reconciler.model import Finding, ObjectRef, Origin, Resource, Severity
+
+_LIST_KIND = "List"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    resources: tuple[Resource, ...]  # sorted path, then document order; duplicates dropped
+    findings: tuple[Finding, ...]  # every error and warning, in the same order
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.severity is Severity.ERROR for f in self.findings)
+
+
+@dataclass(slots=True)
+class _Collected:
+    resources: list[Resource] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+
+def load_dir(
+    root: Path, *, default_namespace: str = "", limits: Limits = DEFAULT_LIMITS
+) -> LoadResult:
+    """Every object in every `*.yaml`/`*.yml` under `root`. No YAML at all is no error."""
+    found = find_yaml_files(root)
+    out = _Collected(findings=list(found.findings))
+    for source in found.files:
+        try:
+            _load_file(source, out, default_namespace=default_namespace, limits=limits)
+        except Exception as err:  # a bug here must not take the reconciler down
+            out.findings.append(_error(Origin(source.rel), f"internal error reading file: {err!r}"))
+    return _result(out)
+
+
+def load_text(
+    text: str, *, path: str, default_namespace: str = "", limits: Limits = DEFAULT_LIMITS
+) -> LoadResult:
+    """The same rules on one file's text (tests, stdin); `path` names it in findings."""
+    out = _Collected()
+    _load_parsed(parse_yaml(text, path=path, limits=limits), path, out, default_namespace)
+    return _result(out)
+
+
+def _load_file(
+    source: SourceFile, out: _Collected, *, default_namespace: str, limits: Limits
+) -> None:
+    text, problem = read_text(source, max_bytes=limits.max_bytes)
+    if problem:
+        out.findings.append(problem)
+        return
+    parsed = parse_yaml(text, path=source.rel, limits=limits)
+    _load_parsed(parsed, source.rel, out, default_namespace)
+
+
+def _load_parsed(parsed: Parsed, path: str, out: _Collected, default_namespace: str) -> None:
+    out.findings.extend(parsed.findings)
+    for doc in _objects(parsed.documents, path, out.findings):
+        res = _to_resource(doc, path, out.findings, default_namespace)
+        if res is not None:
+            out.resources.append(res)
+            out.findings.extend(validate_resource(res, lines=doc.lines))
+
+
+def _objects(docs: Iterable[Document], path: str, findings: list[Finding]) -> Iterator[Document]:
+    """Non-empty documents, with each `kind: List` replaced by its items."""
+    for doc in docs:
+        if doc.value is None:
+            continue
+        if not isinstance(doc.value, dict) or doc.value.get("kind") != _LIST_KIND:
+            yield doc
+            continue
+        items = doc.value.get("items")
+        if not isinstance(items, list):
+            findings.append(_at(doc, path, ("items",), "a List needs a list of items"))
+            continue
+        lines = split_list(doc.lines, "items")
+        for index, item in enumerate(items):
+            line = line_for(doc.lines, ("items", index))
+            yield Document(item, line, lines.get(index, {}))
+
+
+def _at(doc: Document, path: str, at: FieldPath, message: str) -> Finding:
+    return _error(Origin(path, line_for(doc.lines, at) or doc.line), message)
+
+
+def _error(origin: Origin, message: str) -> Finding:
+    return Finding(Severity.ERROR, message, origin)
+
+
+def _to_resource(
+    doc: Document, path: str, findings: list[Finding], default_namespace: str
+) -> Resource | None:
+    """The document as a Resource, or None (and a finding) when it names no allowed object."""
+    body = doc.value
+    if not isinstance(body, dict):
+        findings.append(_at(doc, path, (), "a document must be a Kubernetes object (a map)"))
+        return None
+    api_version, kind, name = body.get("apiVersion"), body.get("kind"), _meta(body, "name")
+    for at, value in ((("apiVersion",), api_version), (("kind",), kind)):
+        if not isinstance(value, str) or not value:
+            findings.append(_at(doc, path, at, f"{at[0]} is missing"))
+    if not isinstance(api_version, str) or not isinstance(kind, str) or not kind:
+        return None
+    spec = kinds.spec_for(api_version, kind)
+    if spec is None:
+        allowed = f"allowed: {kinds.allowed_list()}"
+        what = f"{kind} ({api_version}) is not allowed in a policy repo; {allowed}"
+        findings.append(_at(doc, path, ("kind",), what))
+        return None
+    if not isinstance(name, str) or not name:
+        findings.append(_at(doc, path, ("metadata", "name"), "metadata.name is missing"))
+        return None
+    namespace = _meta(body, "namespace")
+    if spec.namespaced and not namespace and default_namespace:
+        namespace = default_namespace
+        body = {**body, "metadata": {**body["metadata"], "namespace": namespace}}
+    scoped = namespace if spec.namespaced and isinstance(namespace, str) else ""
+    group, version = kinds.group_of(api_version), kinds.version_of(api_version)
+    ref = ObjectRef(group, version, kind, scoped, name)
+    return Resource(ref, body, Origin(path, doc.line))
+
+
+def _meta(body: dict[str, Any], key: str) -> Any:
+    meta = body.get("metadata")
+    return meta.get(key) if isinstance(meta, dict) else None
+
+
+def _identity(ref: ObjectRef) -> tuple[str, str, str, str]:
+    """ObjectRef.key, with both Calico flavours as one group: they name the same object."""
+    group = kinds.CALICO_V3 if ref.group == kinds.CALICO_CRD else ref.group
+    return (group, ref.kind, ref.namespace, ref.name)
+
+
+def _deduplicated(resources: list[Resource], findings: list[Finding]) -> list[Resource]:
+    first: dict[tuple[str, str, str, str], Resource] = {}
+    for res in resources:
+        other = first.setdefault(_identity(res.ref), res)
+        if other is res:
+            continue
+        same = other.ref.api_version == res.ref.api_version
+        note = "" if same else f" ({other.ref.api_version} and {res.ref.api_version} alike)"
+        message = f"{res.ref} is defined twice{note}: also at {other.origin}"
+        findings.append(Finding(Severity.ERROR, message, res.origin, res.ref))
+    return list(first.values())
+
+
+def _result(out: _Collected) -> LoadResult:
+    resources = _deduplicated(out.resources, out.findings)
+    findings = sorted(out.findings, key=_place)  # stable: same place keeps walk order
+    return LoadResult(tuple(resources), tuple(findings))
+
+
+def _place(finding: Finding) -> tuple[str, int]:
+    origin = finding.origin
+    return (origin.path, origin.line) if origin else ("", 0)

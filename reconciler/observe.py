@@ -1,0 +1,88 @@
+"""Read the live state the planner needs, as cheaply as the API allows.
+
+Steady state (design invariant 5): one label-selected, paginated LIST per managed
+kind, nothing else. Only objects Git wants that we do not already own cost a GET
+each, to tell "create" from "exists but is not ours".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from reconciler.applyset import PART_OF, ApplySet, Inventory
+from reconciler.calico.flavour import Flavour
+from reconciler.cluster import errors
+from reconciler.cluster.client import Cluster, ResourceType
+from reconciler.kinds import K8S_NETWORKING
+from reconciler.model import GroupKind
+from reconciler.plan import Desired, Live
+
+
+class CalicoMissing(errors.KubeError):
+    """Neither projectcalico.org/v3 nor crd.projectcalico.org/v1 is served."""
+
+
+@dataclass(frozen=True, slots=True)
+class Types:
+    """Resource types of the group-kinds we may manage, from (cached) discovery."""
+
+    by_group_kind: dict[GroupKind, ResourceType]
+
+    def of(self, gk: GroupKind) -> ResourceType:
+        try:
+            return self.by_group_kind[gk]
+        except KeyError:
+            raise errors.NotFound(f"{gk} is not served by this cluster") from None
+
+
+def discover(cluster: Cluster, flavour: Flavour) -> Types:
+    found: dict[GroupKind, ResourceType] = {}
+    for group_version in (f"{flavour.group}/{flavour.version}", f"{K8S_NETWORKING}/v1"):
+        for kind, rtype in (cluster.resources(group_version) or {}).items():
+            found[GroupKind(rtype.group, kind)] = rtype
+    return Types(found)
+
+
+def read_live(
+    cluster: Cluster,
+    *,
+    flavour: Flavour,
+    types: Types,
+    applyset: ApplySet,
+    inventory: Inventory,
+    desired: Sequence[Desired],
+) -> list[Live]:
+    """Owned objects of every kind in the inventory, plus namesakes of new desired objects."""
+    owned = [
+        _live(flavour, body, owned=True)
+        for gk in sorted(inventory.group_kinds)
+        if gk in types.by_group_kind
+        for body in cluster.list(types.of(gk), label_selector=applyset.selector)
+    ]
+    seen = {lv.ref.key for lv in owned}
+    unknown = [d for d in desired if d.resource.ref.key not in seen]
+    return owned + list(_namesakes(cluster, types, applyset, unknown))
+
+
+def _namesakes(
+    cluster: Cluster, types: Types, applyset: ApplySet, desired: Iterable[Desired]
+) -> Iterable[Live]:
+    """What already sits at each new object's name, matched to it by that name.
+
+    It may have been written by anyone (kubectl, calicoctl, another tool), so its
+    metadata may not map back to the user's name; the name we fetched it by does.
+    """
+    for d in desired:
+        meta = d.body["metadata"]
+        gk = GroupKind(d.body["apiVersion"].rpartition("/")[0], d.body["kind"])
+        body = cluster.get(types.of(gk), meta["name"], meta.get("namespace", ""))
+        if body is not None:
+            labels = body.get("metadata", {}).get("labels") or {}
+            ours = labels.get(PART_OF) == applyset.id
+            yield Live(ref=d.resource.ref, body=body, owned=ours)
+
+
+def _live(flavour: Flavour, body: dict[str, object], *, owned: bool) -> Live:
+    ref, _ = flavour.from_cluster(body)
+    return Live(ref=ref, body=body, owned=owned)

@@ -1,0 +1,253 @@
+"""Machine-readable report: one stable JSON document per plan (and apply result).
+
+Schema, `schemaVersion` 1. Keys are camelCase like Kubernetes. Within a schema
+version keys are only ever added, never renamed or removed; every key below is
+always present (null or empty when it does not apply).
+
+    {
+      "schemaVersion": 1,
+      "target": str,                  # cluster/context name, "" when unknown
+      "revision": {"id", "path", "author", "subject"},
+      "valid": bool,                  # false if any finding is an error: nothing is applied
+      "hasChanges": bool,             # some change writes to the cluster
+      "counts": {"create", "update", "drift", "unchanged", "prune", "conflict", "adopt": int},
+      "changes": [Change],            # every change in apply order, unchanged included
+      "findings": [Finding],          # errors first
+      "result": Result | null         # only after an apply
+    }
+    Ref     = {"ref": "Kind/ns/name", "apiVersion", "group", "version", "kind",
+               "namespace", "name"}   # namespace "" for cluster-scoped kinds
+    Origin  = {"text": "path:line", "path", "line": int, "template", "target"}
+    Change  = Ref + {"action", "writes": bool, "reason", "origin": Origin | null,
+                     "diff": [{"path", "before", "after"}],   # null = field absent (1)
+                     "driftedBy": [{"manager", "operation", "time"}]}
+    Finding = {"severity": "error" | "warning", "text", "message", "field",
+               "origin": Origin | null, "ref": Ref | null}
+    Result  = {"ok": bool, "counts": {"done", "failed", "skipped": int},
+               "done": [Ref + {"action"}], "failed": [Ref + {"action", "message"}],
+               "skipped": [Ref + {"action"}], "notes": [str]}
+
+(1) A create or prune that the planner gave no field diff lists the object's own
+fields instead (labels, annotations, each `spec` field), so every consumer sees
+what appears or disappears.
+
+Diff values never include `metadata.managedFields`, and the value of the
+`kubectl.kubernetes.io/last-applied-configuration` annotation is replaced by
+"(hidden, sha256:<12 hex digits>)": both are bookkeeping, and the annotation can
+hold a whole old object; the digest still shows whether it changed.
+This module also owns that scrubbing, and the choice of entries, for the text
+and Markdown renderers, so all three formats show the same fields.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from reconciler.model import (
+    JSON,
+    Action,
+    ApplyResult,
+    Body,
+    Change,
+    DiffEntry,
+    Failure,
+    Finding,
+    ObjectRef,
+    Origin,
+    Plan,
+    Severity,
+)
+
+SCHEMA_VERSION = 1
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_MANAGED_FIELDS = re.compile(r"metadata\.managedFields(?![\w-])")
+
+
+def render_json(plan: Plan, *, result: ApplyResult | None = None) -> str:
+    doc = {
+        "schemaVersion": SCHEMA_VERSION,
+        "target": plan.target,
+        "revision": _revision(plan),
+        "valid": not plan.errors,
+        "hasChanges": plan.has_changes,
+        "counts": {a.value: plan.count(a) for a in Action},
+        "changes": [_change(c) for c in plan.changes],
+        "findings": [_finding(f) for f in errors_first(plan.findings)],
+        "result": _result(result) if result else None,
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+# --- scrubbing shared by every renderer -------------------------------------------------
+
+
+def visible(entries: Iterable[DiffEntry]) -> tuple[DiffEntry, ...]:
+    """Entries safe to print: managedFields dropped, last-applied values hidden."""
+    shown = (_scrub_entry(e) for e in entries if not _MANAGED_FIELDS.match(e.path))
+    return tuple(e for e in shown if e.before != e.after)
+
+
+def _scrub_entry(entry: DiffEntry) -> DiffEntry:
+    if LAST_APPLIED in entry.path:
+        return DiffEntry(entry.path, _hide(entry.before), _hide(entry.after))
+    return DiffEntry(entry.path, _scrub(entry.before), _scrub(entry.after))
+
+
+def _hide(value: JSON) -> JSON:
+    """A stand-in that still shows whether the value changed, never what it holds."""
+    if value is None:
+        return None
+    digest = hashlib.sha256(json.dumps(jsonable(value), sort_keys=True).encode()).hexdigest()
+    return f"(hidden, sha256:{digest[:12]})"
+
+
+def _scrub(value: JSON) -> JSON:
+    """Drop managedFields and hide last-applied wherever a whole mapping is shown."""
+    if isinstance(value, Mapping):
+        return {
+            k: _hide(v) if k == LAST_APPLIED else _scrub(v)
+            for k, v in value.items()
+            if k != "managedFields"
+        }
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def change_entries(change: Change) -> tuple[DiffEntry, ...]:
+    """The change's diff; for a create or prune without one, the object's own fields."""
+    shown = visible(change.diff)
+    if shown or change.action not in (Action.CREATE, Action.PRUNE):
+        return shown
+    adding = change.action is Action.CREATE
+    body = change.desired.body if adding and change.desired else change.live
+    return visible(_body_entries(body or {}, adding=adding))
+
+
+def _body_entries(body: Body, *, adding: bool) -> list[DiffEntry]:
+    """One entry per spec field (and per label/annotation block) of a whole object."""
+    fields: list[tuple[str, JSON]] = []
+    meta = body.get("metadata") or {}
+    fields += [(f"metadata.{k}", meta[k]) for k in ("labels", "annotations") if meta.get(k)]
+    for key, value in body.items():
+        if key in ("apiVersion", "kind", "metadata", "status"):
+            continue
+        if isinstance(value, Mapping):
+            fields += [(join_path(key, k), v) for k, v in value.items()]
+        else:
+            fields.append((key, value))
+    return [DiffEntry(p, None, v) if adding else DiffEntry(p, v, None) for p, v in fields]
+
+
+def join_path(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    if not _PLAIN_KEY.fullmatch(key):
+        return f"{path}[{json.dumps(key)}]"  # label keys hold dots and slashes
+    return f"{path}.{key}" if path else key
+
+
+def jsonable(value: Any) -> JSON:
+    """Plain JSON types: tuples become lists, mappings dicts, anything else odd a string."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted((jsonable(v) for v in value), key=str)
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def errors_first(findings: Iterable[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: f.severity is not Severity.ERROR)
+
+
+# --- document parts ---------------------------------------------------------------------
+
+
+def _revision(plan: Plan) -> dict[str, str]:
+    rev = plan.revision
+    return {"id": rev.id, "path": rev.path, "author": rev.author, "subject": rev.subject}
+
+
+def _ref(ref: ObjectRef) -> dict[str, str]:
+    return {
+        "ref": str(ref),
+        "apiVersion": ref.api_version,
+        "group": ref.group,
+        "version": ref.version,
+        "kind": ref.kind,
+        "namespace": ref.namespace,
+        "name": ref.name,
+    }
+
+
+def _origin(origin: Origin | None) -> dict[str, JSON] | None:
+    if origin is None:
+        return None
+    return {
+        "text": str(origin),
+        "path": origin.path,
+        "line": origin.line,
+        "template": origin.template,
+        "target": origin.target,
+    }
+
+
+def _change(change: Change) -> dict[str, JSON]:
+    return {
+        **_ref(change.ref),
+        "action": change.action.value,
+        "writes": change.action.writes,
+        "reason": change.reason,
+        "origin": _origin(change.desired.origin if change.desired else None),
+        "diff": [
+            {"path": e.path, "before": jsonable(e.before), "after": jsonable(e.after)}
+            for e in change_entries(change)
+        ],
+        "driftedBy": [
+            {"manager": f.manager, "operation": f.operation, "time": f.time}
+            for f in change.drifted_by
+        ],
+    }
+
+
+def _finding(finding: Finding) -> dict[str, JSON]:
+    return {
+        "severity": finding.severity.value,
+        "text": str(finding),
+        "message": finding.message,
+        "field": finding.field,
+        "origin": _origin(finding.origin),
+        "ref": _ref(finding.ref) if finding.ref else None,
+    }
+
+
+def _result(result: ApplyResult) -> dict[str, JSON]:
+    return {
+        "ok": result.ok,
+        "counts": {
+            "done": len(result.done),
+            "failed": len(result.failed),
+            "skipped": len(result.skipped),
+        },
+        "done": [_outcome(c) for c in result.done],
+        "failed": [_failure(f) for f in result.failed],
+        "skipped": [_outcome(c) for c in result.skipped],
+        "notes": list(result.notes),
+    }
+
+
+def _outcome(change: Change) -> dict[str, JSON]:
+    return {**_ref(change.ref), "action": change.action.value}
+
+
+def _failure(failure: Failure) -> dict[str, JSON]:
+    return {**_outcome(failure.change), "message": failure.message}

@@ -1,0 +1,270 @@
+"""Markdown report for a pull-request comment (argocd-diff-preview / tfcmt layout).
+
+Layout: optional hidden marker, title, revision, counts, validation findings,
+a table of the objects that change, then one collapsed ```diff block per object.
+The result always fits in `max_chars`: diffs of the last objects go first, then
+table rows, and a closing note says exactly what was left out.
+
+User values (paths, messages, field managers) are escaped for where they land:
+backslash escapes in text and table cells, HTML escapes in <summary>, and
+fences or code spans longer than any backtick run inside them.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from reconciler.model import (
+    ApplyResult,
+    Change,
+    FieldChange,
+    Finding,
+    Plan,
+    Severity,
+)
+from reconciler.report.jsonout import errors_first
+from reconciler.report.text import (
+    apply_counts,
+    count_phrases,
+    diff_lines,
+    listed,
+    reason_text,
+    status_by_ref,
+    without_origin,
+)
+
+GITHUB_LIMIT = 65_536
+_DIFF_WIDTH = 120
+_TABLE_HEAD = "| Action | Kind | Namespace | Name | Origin |\n|---|---|---|---|---|"
+_ESCAPED = re.compile(r"([\\`*_\[\]<>|#~&!])")
+_BACKTICKS = re.compile(r"`+")
+_SHA = re.compile(r"[0-9a-f]{12,64}")
+_NOTE_TAIL = (
+    "omitted to stay under GitHub's comment size limit; "
+    "run `policy-reconciler plan` for the full output."
+)
+
+
+def render_markdown(
+    plan: Plan,
+    *,
+    result: ApplyResult | None = None,
+    title: str = "",
+    max_chars: int = 60000,
+    marker: str = "",
+) -> str:
+    status = status_by_ref(result)
+    changes = listed(plan)
+    parts = _Parts(
+        head=tuple(_head(plan, result=result, title=title, marker=marker)),
+        rows=tuple(_row(c, status.get(c.ref, "")) for c in changes),
+        details=tuple(d for c in changes if (d := _details(c, status.get(c.ref, "")))),
+    )
+    return _fit(parts, max_chars)
+
+
+# --- escaping ---------------------------------------------------------------------------
+
+
+def escape(text: str) -> str:
+    """Inline text and table cells: one line, Markdown punctuation and `|` escaped."""
+    return _ESCAPED.sub(r"\\\1", " ".join(text.splitlines()))
+
+
+def code_span(text: str) -> str:
+    """A code span no backtick inside `text` can close."""
+    flat = " ".join(text.splitlines())
+    ticks = "`" * (_longest_backticks(flat) + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
+    return f"{ticks}{pad}{flat}{pad}{ticks}"
+
+
+def fenced(body: str, info: str = "") -> str:
+    """A fenced block whose fence is longer than any backtick run in `body`."""
+    fence = "`" * max(3, _longest_backticks(body) + 1)
+    return f"{fence}{info}\n{body}\n{fence}"
+
+
+def _longest_backticks(text: str) -> int:
+    return max((len(m) for m in _BACKTICKS.findall(text)), default=0)
+
+
+# --- head: title, counts, result, findings ----------------------------------------------
+
+
+def _head(plan: Plan, *, result: ApplyResult | None, title: str, marker: str) -> Iterator[str]:
+    if marker:
+        yield marker
+    yield _title(plan, title=title, applied=result is not None)
+    if plan.revision.id:
+        yield f"Revision {code_span(_short(plan.revision.id))}"
+    yield _counts(plan)
+    if result is not None:
+        yield from _result(result)
+    yield from _findings(plan.findings)
+    if not listed(plan) and not plan.errors:
+        yield "No changes: the cluster matches the repository."
+
+
+def _title(plan: Plan, *, title: str, applied: bool) -> str:
+    if title:
+        return title if title.startswith("#") else f"### {title}"
+    verb = "apply" if applied else "plan"
+    target = f" for {escape(plan.target)}" if plan.target else ""
+    return f"### policy-reconciler {verb}{target}"
+
+
+def _short(revision: str) -> str:
+    return revision[:12] if _SHA.fullmatch(revision) else revision
+
+
+def _counts(plan: Plan) -> str:
+    line = "**Plan:** " + " · ".join(count_phrases(plan))
+    if plan.errors:
+        line += "\n\n**Nothing will be applied until the validation errors are fixed.**"
+    return line
+
+
+def _result(result: ApplyResult) -> Iterator[str]:
+    yield f"**Apply:** {apply_counts(result)}"
+    failed = [f"- {code_span(str(f.change.ref))}: {escape(f.message)}" for f in result.failed]
+    notes = [f"- {escape(note)}" for note in result.notes]
+    if failed:
+        yield f"#### Failed ({len(failed)})\n\n" + "\n".join(failed)
+    if notes:
+        yield "#### Notes\n\n" + "\n".join(notes)
+
+
+def _findings(findings: tuple[Finding, ...]) -> Iterator[str]:
+    ordered = errors_first(findings)
+    for severity, title in ((Severity.ERROR, "Validation errors"), (Severity.WARNING, "Warnings")):
+        items = [_finding(f) for f in ordered if f.severity is severity]
+        if items:
+            yield f"#### {title} ({len(items)})\n\n" + "\n".join(items)
+
+
+def _finding(finding: Finding) -> str:
+    where = f"{code_span(str(finding.origin))}: " if finding.origin else ""
+    return f"- {where}{escape(without_origin(finding))}"
+
+
+# --- table and details ------------------------------------------------------------------
+
+
+def _row(change: Change, status: str) -> str:
+    ref = change.ref
+    origin = str(change.desired.origin) if change.desired else ""
+    cells = (_action(change, status), ref.kind, ref.namespace, ref.name, origin)
+    return "| " + " | ".join(escape(c) for c in cells) + " |"
+
+
+def _action(change: Change, status: str) -> str:
+    return f"{change.action.value} ({status})" if status else change.action.value
+
+
+def _details(change: Change, status: str) -> str:
+    diff = diff_lines(change, width=_DIFF_WIDTH)
+    facts = list(_facts(change))
+    if not diff and not facts:
+        return ""
+    body = [*facts, fenced("\n".join(diff), "diff")] if diff else facts
+    return "\n\n".join([_summary(change, status=status, diff=diff), *body, "</details>"])
+
+
+def _summary(change: Change, *, status: str, diff: list[str]) -> str:
+    added = sum(1 for line in diff if line.startswith("+"))
+    removed = len(diff) - added
+    counts = f" (+{added} -{removed})" if diff else ""
+    what = html.escape(_action(change, status))
+    ref = html.escape(str(change.ref))
+    return f"<details><summary>{what} <code>{ref}</code>{counts}</summary>"
+
+
+def _facts(change: Change) -> Iterator[str]:
+    lines = [f"- Drifted: {_drift(d)}" for d in change.drifted_by]
+    if reason := reason_text(change):
+        lines.append(f"- Reason: {escape(reason)}")
+    if change.desired:
+        lines.append(f"- From {code_span(str(change.desired.origin))}")
+    if lines:
+        yield "\n".join(lines)
+
+
+def _drift(change: FieldChange) -> str:
+    text = f"changed by {code_span(change.manager or 'an unknown manager')}"
+    text += f" ({escape(change.operation)})" if change.operation else ""
+    return text + (f" at {escape(change.time)}" if change.time else "")
+
+
+# --- fitting under max_chars ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    head: tuple[str, ...]
+    rows: tuple[str, ...]
+    details: tuple[str, ...]
+
+    def render(self, *, details: int, rows: int, cut: bool = False) -> str:
+        table = [f"{_TABLE_HEAD}\n" + "\n".join(self.rows[:rows])] if rows else []
+        note = _note(diffs=len(self.details) - details, rows=len(self.rows) - rows, cut=cut)
+        blocks = [*self.head, *table, *self.details[:details], *([note] if note else [])]
+        return "\n\n".join(blocks) + "\n"
+
+
+def _fit(parts: _Parts, max_chars: int) -> str:
+    all_rows, all_details = len(parts.rows), len(parts.details)
+    full = parts.render(details=all_details, rows=all_rows)
+    if len(full) <= max_chars:
+        return full
+    fits = _fitting(
+        lambda k: parts.render(details=k, rows=all_rows), max_chars=max_chars, most=all_details
+    )
+    if fits is None:
+        fits = _fitting(
+            lambda k: parts.render(details=0, rows=k), max_chars=max_chars, most=all_rows
+        )
+    return fits if fits is not None else _cut(parts, max_chars)
+
+
+def _fitting(render: Callable[[int], str], *, max_chars: int, most: int) -> str | None:
+    """The render for the largest k in [0, most] that fits; size grows with k."""
+    low, high, best = 0, most, None
+    while low <= high:
+        mid = (low + high) // 2
+        text = render(mid)
+        if len(text) <= max_chars:
+            low, best = mid + 1, text
+        else:
+            high = mid - 1
+    return best
+
+
+def _cut(parts: _Parts, max_chars: int) -> str:
+    """Last resort (a huge list of findings): whole lines of the head, then the note."""
+    note = _note(diffs=len(parts.details), rows=len(parts.rows), cut=True)
+    head = "\n\n".join(parts.head)
+    room = max_chars - len(note) - 3  # "\n\n" before the note, "\n" after it
+    if room <= 0:
+        return note[:max_chars]
+    end = head.rfind("\n", 0, room + 1)
+    kept = head if len(head) <= room else head[: end if end > 0 else room]
+    return f"{kept}\n\n{note}\n"
+
+
+def _note(*, diffs: int, rows: int, cut: bool) -> str:
+    parts = [_plural(diffs, "object diff"), _plural(rows, "table row")]
+    parts = [p for p in parts if p] + (["the rest of the report"] if cut else [])
+    if not parts:
+        return ""
+    listed_parts = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+    return f"_{listed_parts} {_NOTE_TAIL}_"
+
+
+def _plural(count: int, noun: str) -> str:
+    if count <= 0:
+        return ""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

@@ -1,0 +1,250 @@
+"""Terminal report, in the spirit of `flux diff`: one block per change that matters.
+
+Unchanged objects are only counted. The line builders here (field diff, drift,
+counts) are shared with the Markdown renderer so both read the same.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
+
+from reconciler import FIELD_MANAGER
+from reconciler.model import (
+    JSON,
+    Action,
+    ApplyResult,
+    Change,
+    DiffEntry,
+    FieldChange,
+    Finding,
+    ObjectRef,
+    Plan,
+    Severity,
+)
+from reconciler.report.jsonout import change_entries, errors_first, join_path, jsonable
+
+WIDTH = 100  # longest value shown on one line before it is expanded or elided
+
+_RESET, _BOLD, _RED, _GREEN, _YELLOW = "\x1b[0m", "\x1b[1m", "\x1b[31m", "\x1b[32m", "\x1b[33m"
+_ACTION_COLOR = {
+    Action.CREATE: _GREEN,
+    Action.UPDATE: _YELLOW,
+    Action.DRIFT: _YELLOW,
+    Action.ADOPT: _YELLOW,
+    Action.PRUNE: _RED,
+    Action.CONFLICT: _RED,
+}
+# (action, phrase, always shown): the order a reader expects, mirroring apply order.
+_PHRASES = (
+    (Action.CREATE, "{} to create", True),
+    (Action.UPDATE, "{} to update", True),
+    (Action.DRIFT, "{} drifted (will heal)", True),
+    (Action.ADOPT, "{} to adopt", False),
+    (Action.PRUNE, "{} to prune", True),
+    (Action.CONFLICT, "{} in conflict (left alone)", False),
+    (Action.UNCHANGED, "{} unchanged", True),
+)
+_CONFLICT_HINT = f"exists but is not managed by {FIELD_MANAGER}; left alone unless adopted"
+_YAML_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "null", "~", ""})
+
+Paint = Callable[[str, str], str]
+
+
+def render_text(plan: Plan, *, color: bool = False, result: ApplyResult | None = None) -> str:
+    paint = _painter(color)
+    status = status_by_ref(result)
+    blocks = [_block(c, paint=paint, status=status.get(c.ref, "")) for c in listed(plan)]
+    if not plan.has_changes and not plan.errors:
+        blocks.append("No changes: the cluster matches the repository.")
+    blocks.extend(_findings(plan.findings, paint))
+    blocks.append(_summary(plan, result, paint))
+    return "\n\n".join(b for b in blocks if b) + "\n"
+
+
+# --- shared line builders ---------------------------------------------------------------
+
+
+def listed(plan: Plan) -> tuple[Change, ...]:
+    """Changes worth showing one by one: everything but unchanged."""
+    return tuple(c for c in plan.changes if c.action is not Action.UNCHANGED)
+
+
+def count_phrases(plan: Plan) -> list[str]:
+    return [
+        phrase.format(plan.count(action))
+        for action, phrase, always in _PHRASES
+        if always or plan.count(action)
+    ]
+
+
+def summary_line(plan: Plan) -> str:
+    return "Plan: " + ", ".join(count_phrases(plan))
+
+
+def result_line(result: ApplyResult) -> str:
+    return "Apply: " + apply_counts(result)
+
+
+def apply_counts(result: ApplyResult) -> str:
+    done, failed, skipped = len(result.done), len(result.failed), len(result.skipped)
+    return f"{done} done, {failed} failed, {skipped} skipped"
+
+
+def status_by_ref(result: ApplyResult | None) -> dict[ObjectRef, str]:
+    if result is None:
+        return {}
+    status = {c.ref: "skipped" for c in result.skipped}
+    status.update({c.ref: "done" for c in result.done})
+    status.update({f.change.ref: "failed" for f in result.failed})
+    return status
+
+
+def drift_text(change: FieldChange) -> str:
+    """`changed by kubectl-edit (Update) at 2026-11-21T06:01:02Z`, parts omitted if unknown."""
+    text = f"changed by {change.manager or 'an unknown manager'}"
+    text += f" ({change.operation})" if change.operation else ""
+    return text + (f" at {change.time}" if change.time else "")
+
+
+def reason_text(change: Change) -> str:
+    if change.action is Action.CONFLICT:
+        return change.reason or _CONFLICT_HINT
+    return change.reason
+
+
+def without_origin(finding: Finding) -> str:
+    return str(replace(finding, origin=None))
+
+
+def diff_lines(change: Change, *, width: int = WIDTH) -> list[str]:
+    """`- path: before` / `+ path: after` lines; long nested values expand to their leaves."""
+    lines: list[str] = []
+    for entry in change_entries(change):
+        for leaf in _leaf_pairs(entry, width=width):
+            if leaf.before is not None:
+                lines.append(f"- {leaf.path}: {format_value(leaf.before, width=width)}")
+            if leaf.after is not None:
+                lines.append(f"+ {leaf.path}: {format_value(leaf.after, width=width)}")
+    return lines
+
+
+def format_value(value: JSON, *, width: int = WIDTH) -> str:
+    """Plain strings as they are, anything else as compact JSON; elided past `width`."""
+    text = value if _is_plain(value) else compact(value)
+    if len(text) <= width:
+        return text
+    cut = width - 12
+    return f"{text[:cut]}… (+{len(text) - cut} chars)"
+
+
+def compact(value: JSON) -> str:
+    return json.dumps(jsonable(value), ensure_ascii=False, separators=(", ", ": "))
+
+
+# --- blocks -----------------------------------------------------------------------------
+
+
+def _block(change: Change, *, paint: Paint, status: str) -> str:
+    color = _ACTION_COLOR.get(change.action, "")
+    head = paint(f"► {change.ref} {change.action.value}", _BOLD + color)
+    lines = [head + (f" ({status})" if status else "")]
+    lines += [f"  {paint('drifted: ' + drift_text(d), _YELLOW)}" for d in change.drifted_by]
+    if reason := reason_text(change):
+        lines.append(f"  reason: {reason}")
+    lines += [f"  {_paint_diff(line, paint)}" for line in diff_lines(change)]
+    if change.desired:
+        lines.append(f"  from {change.desired.origin}")
+    return "\n".join(lines)
+
+
+def _findings(findings: tuple[Finding, ...], paint: Paint) -> Iterator[str]:
+    ordered = errors_first(findings)
+    for severity, title, color in (
+        (Severity.ERROR, "Validation errors", _RED),
+        (Severity.WARNING, "Warnings", _YELLOW),
+    ):
+        picked = [f for f in ordered if f.severity is severity]
+        if picked:
+            head = paint(f"{title} ({len(picked)}):", _BOLD + color)
+            yield "\n".join([head, *(f"  {f}" for f in picked)])
+
+
+def _summary(plan: Plan, result: ApplyResult | None, paint: Paint) -> str:
+    lines = [paint(summary_line(plan), _BOLD)]
+    if plan.errors:
+        lines.append(paint("Nothing will be applied until the errors are fixed.", _RED))
+    if result is not None:
+        lines.append(paint(result_line(result), _BOLD))
+        lines += [paint(f"  failed: {f.change.ref}: {f.message}", _RED) for f in result.failed]
+        lines += [f"  note: {note}" for note in result.notes]
+    return "\n".join(lines)
+
+
+def _painter(color: bool) -> Paint:
+    if not color:
+        return lambda text, _code: text
+    return lambda text, code: f"{code}{text}{_RESET}" if code else text
+
+
+def _paint_diff(line: str, paint: Paint) -> str:
+    return paint(line, _RED if line.startswith("-") else _GREEN)
+
+
+# --- values -----------------------------------------------------------------------------
+
+
+def _leaf_pairs(entry: DiffEntry, *, width: int) -> Iterator[DiffEntry]:
+    """Walk into both sides while they are too long for one line, yielding what differs."""
+    before, after = entry.before, entry.after
+    if before == after:
+        return
+    if not _expandable(entry, width=width):
+        yield entry
+        return
+    for key in _keys(before, after):
+        child = DiffEntry(join_path(entry.path, key), _child(before, key), _child(after, key))
+        yield from _leaf_pairs(child, width=width)
+
+
+def _expandable(entry: DiffEntry, *, width: int) -> bool:
+    sides = [v for v in (entry.before, entry.after) if v is not None]
+    kinds = {_container(v) for v in sides}
+    if len(kinds) != 1 or None in kinds:
+        return False
+    return max(len(compact(v)) for v in sides) > width
+
+
+def _container(value: JSON) -> type | None:
+    if isinstance(value, Mapping):
+        return Mapping
+    return list if isinstance(value, list | tuple) else None
+
+
+def _keys(before: JSON, after: JSON) -> list[str | int]:
+    if isinstance(before or after, Mapping):
+        seen = [*(before or {}), *(after or {})]
+        return list(dict.fromkeys(seen))
+    return list(range(max(len(before or ()), len(after or ()))))
+
+
+def _child(value: JSON, key: str | int) -> JSON:
+    if isinstance(value, Mapping):
+        return value.get(key)
+    if isinstance(key, int) and value is not None and key < len(value):
+        return value[key]
+    return None
+
+
+def _is_plain(value: JSON) -> bool:
+    """A string a reader cannot mistake for a number, boolean, null or structure."""
+    if not isinstance(value, str) or value.strip() != value or value.lower() in _YAML_WORDS:
+        return False
+    if not value.isprintable() or value[0] in "\"'[{":
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return True
+    return False

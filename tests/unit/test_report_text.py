@@ -1,0 +1,247 @@
+"""The terminal renderer: `►` blocks, field diffs, drift, findings, summary, colour."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reconciler.model import (
+    Action,
+    ApplyResult,
+    Change,
+    DiffEntry,
+    Failure,
+    FieldChange,
+    Finding,
+    ObjectRef,
+    Origin,
+    Plan,
+    Resource,
+    Revision,
+    Severity,
+)
+from reconciler.report import render_text
+from reconciler.report.text import WIDTH, diff_lines, format_value
+
+REV = Revision("4f1c2a9be07d3355aa1100ccddeeff0011223344", "/repo")
+
+
+def gnp(name: str) -> ObjectRef:
+    return ObjectRef("projectcalico.org", "v3", "GlobalNetworkPolicy", "", name)
+
+
+def knp(namespace: str, name: str) -> ObjectRef:
+    return ObjectRef("networking.k8s.io", "v1", "NetworkPolicy", namespace, name)
+
+
+def change(
+    ref: ObjectRef,
+    action: Action,
+    *diff: DiffEntry,
+    origin: Origin | None = None,
+    body: dict[str, Any] | None = None,
+    **extra: Any,
+) -> Change:
+    where = origin or Origin("policies/hosts.yaml", 12)
+    desired = Resource(ref, body or {"kind": ref.kind}, where)
+    return Change(ref, action, None if action is Action.PRUNE else desired, {}, diff, **extra)
+
+
+def plan(*changes: Change, findings: tuple[Finding, ...] = ()) -> Plan:
+    return Plan(REV, changes, findings, target="prod")
+
+
+def unchanged(count: int) -> list[Change]:
+    return [change(gnp(f"same-{i}"), Action.UNCHANGED) for i in range(count)]
+
+
+ORDER = DiffEntry("spec.order", 10, 20)
+
+
+def test_block_header_diff_and_origin() -> None:
+    out = render_text(plan(change(gnp("drop-other-ingress"), Action.UPDATE, ORDER)))
+    assert out.splitlines()[:4] == [
+        "► GlobalNetworkPolicy/drop-other-ingress update",
+        "  - spec.order: 10",
+        "  + spec.order: 20",
+        "  from policies/hosts.yaml:12",
+    ]
+
+
+def test_namespaced_header_uses_kind_namespace_name() -> None:
+    out = render_text(plan(change(knp("shop", "allow-nginx"), Action.CREATE, ORDER)))
+    assert out.startswith("► NetworkPolicy/shop/allow-nginx create\n")
+
+
+def test_unchanged_counted_not_listed_and_summary_line() -> None:
+    changes = [
+        change(gnp("a"), Action.CREATE, ORDER),
+        change(gnp("b"), Action.CREATE, ORDER),
+        change(gnp("c"), Action.UPDATE, ORDER),
+        change(gnp("d"), Action.DRIFT, ORDER),
+        *unchanged(14),
+    ]
+    out = render_text(plan(*changes))
+    assert "same-" not in out
+    assert out.count("►") == 4
+    summary = "Plan: 2 to create, 1 to update, 1 drifted (will heal), 0 to prune, 14 unchanged"
+    assert out.splitlines()[-1] == summary
+
+
+def test_conflict_and_adopt_counted_only_when_present() -> None:
+    out = render_text(
+        plan(change(gnp("a"), Action.CONFLICT), change(gnp("b"), Action.ADOPT, ORDER))
+    )
+    assert out.splitlines()[-1] == (
+        "Plan: 0 to create, 0 to update, 0 drifted (will heal), 1 to adopt, 0 to prune,"
+        " 1 in conflict (left alone), 0 unchanged"
+    )
+
+
+def test_no_changes_says_so() -> None:
+    out = render_text(plan(*unchanged(3)))
+    assert "No changes: the cluster matches the repository." in out
+    assert "►" not in out
+
+
+def test_drift_names_manager_operation_and_time() -> None:
+    who = FieldChange("kubectl-edit", "Update", "2026-11-21T06:01:02Z")
+    out = render_text(plan(change(gnp("x"), Action.DRIFT, ORDER, drifted_by=(who,))))
+    assert "  drifted: changed by kubectl-edit (Update) at 2026-11-21T06:01:02Z\n" in out
+
+
+def test_conflict_explains_itself_without_a_reason() -> None:
+    out = render_text(plan(change(gnp("x"), Action.CONFLICT)))
+    assert "  reason: exists but is not managed by policy-reconciler" in out
+
+
+def test_reason_is_printed() -> None:
+    out = render_text(plan(change(gnp("x"), Action.PRUNE, reason="no longer in the repository")))
+    assert "  reason: no longer in the repository\n" in out
+
+
+def test_generated_origin_names_template_and_target() -> None:
+    origin = Origin("hosts/hep.yaml", 3, "HostEndpointTemplate/nodes", "Node/node-2")
+    ref = ObjectRef("projectcalico.org", "v3", "HostEndpoint", "", "node-2")
+    out = render_text(plan(change(ref, Action.CREATE, ORDER, origin=origin)))
+    assert "  from hosts/hep.yaml:3 (HostEndpointTemplate/nodes for Node/node-2)\n" in out
+
+
+def test_nested_values_are_compact_json_and_strings_plain() -> None:
+    diff = (
+        DiffEntry("spec.selector", None, "has(host-endpoint)"),
+        DiffEntry("spec.types", ["Ingress"], ["Ingress", "Egress"]),
+        DiffEntry("spec.name", None, "10"),  # a string that looks like a number stays quoted
+    )
+    lines = diff_lines(change(gnp("x"), Action.UPDATE, *diff))
+    assert lines == [
+        "+ spec.selector: has(host-endpoint)",
+        '- spec.types: ["Ingress"]',
+        '+ spec.types: ["Ingress", "Egress"]',
+        '+ spec.name: "10"',
+    ]
+
+
+def test_long_nested_values_expand_to_the_fields_that_differ() -> None:
+    rule = {"action": "Allow", "source": {"nets": [f"10.{i}.0.0/16" for i in range(12)]}}
+    after = [{**rule, "action": "Deny"}]
+    lines = diff_lines(change(gnp("x"), Action.UPDATE, DiffEntry("spec.ingress", [rule], after)))
+    assert lines == ["- spec.ingress[0].action: Allow", "+ spec.ingress[0].action: Deny"]
+
+
+def test_long_scalar_is_elided_with_its_length() -> None:
+    text = format_value("x" * 500)
+    assert len(text) <= WIDTH + 5
+    assert text.endswith(f"… (+{500 - (WIDTH - 12)} chars)")
+
+
+def test_create_without_diff_shows_the_object_fields() -> None:
+    body = {
+        "apiVersion": "projectcalico.org/v3",
+        "kind": "HostEndpoint",
+        "metadata": {"name": "node-2", "labels": {"host-endpoint": "ingress"}},
+        "spec": {"node": "node-2", "interfaceName": "*"},
+    }
+    ref = ObjectRef("projectcalico.org", "v3", "HostEndpoint", "", "node-2")
+    assert diff_lines(change(ref, Action.CREATE, body=body)) == [
+        '+ metadata.labels: {"host-endpoint": "ingress"}',
+        "+ spec.node: node-2",
+        "+ spec.interfaceName: *",
+    ]
+
+
+def test_managed_fields_and_last_applied_never_printed() -> None:
+    secret = '{"apiVersion":"v1","kind":"Secret","data":{"password":"hunter2"}}'
+    diff = (
+        DiffEntry("metadata.managedFields", None, [{"manager": "kubectl-edit"}]),
+        DiffEntry(
+            'metadata.annotations["kubectl.kubernetes.io/last-applied-configuration"]',
+            None,
+            secret,
+        ),
+        DiffEntry("metadata", None, {"managedFields": [{"manager": "kubectl-edit"}]}),
+    )
+    out = render_text(plan(change(gnp("x"), Action.UPDATE, *diff)))
+    assert "hunter2" not in out
+    assert "managedFields" not in out
+    assert 'last-applied-configuration"]: (hidden, sha256:' in out
+
+
+def test_findings_errors_first_in_file_line_form() -> None:
+    warning = Finding(Severity.WARNING, "matches nothing", Origin("a.yaml", 1), gnp("w"), "spec")
+    error = Finding(Severity.ERROR, "must be a number", Origin("b.yaml", 7), gnp("e"), "spec.order")
+    lines = render_text(plan(findings=(warning, error))).splitlines()
+    error_line = "  b.yaml:7: GlobalNetworkPolicy/e: spec.order: must be a number"
+    warning_line = "  a.yaml:1: GlobalNetworkPolicy/w: spec: matches nothing"
+    assert lines.index("Validation errors (1):") < lines.index(error_line)
+    assert lines.index(error_line) < lines.index("Warnings (1):") < lines.index(warning_line)
+    assert "Nothing will be applied until the errors are fixed." in lines
+
+
+def test_no_colour_unless_asked() -> None:
+    p = plan(change(gnp("a"), Action.CREATE, ORDER), change(gnp("b"), Action.PRUNE))
+    assert "\x1b[" not in render_text(p)
+    coloured = render_text(p, color=True)
+    assert "\x1b[1m\x1b[32m► GlobalNetworkPolicy/a create\x1b[0m" in coloured
+    assert "\x1b[1m\x1b[31m► GlobalNetworkPolicy/b prune\x1b[0m" in coloured
+    assert "\x1b[31m- spec.order: 10\x1b[0m" in coloured
+
+
+def test_drift_and_update_are_yellow() -> None:
+    p = plan(change(gnp("a"), Action.DRIFT, ORDER), change(gnp("b"), Action.UPDATE, ORDER))
+    coloured = render_text(p, color=True)
+    assert "\x1b[33m► GlobalNetworkPolicy/a drift" in coloured
+    assert "\x1b[33m► GlobalNetworkPolicy/b update" in coloured
+
+
+def test_result_marks_each_block_and_lists_failures() -> None:
+    a, b, c = (change(gnp(n), Action.CREATE, ORDER) for n in "abc")
+    p = plan(a, b, c)
+    result = ApplyResult(p, done=(a,), failed=(Failure(b, "admission denied"),), skipped=(c,))
+    out = render_text(p, result=result)
+    assert "► GlobalNetworkPolicy/a create (done)\n" in out
+    assert "► GlobalNetworkPolicy/b create (failed)\n" in out
+    assert "► GlobalNetworkPolicy/c create (skipped)\n" in out
+    assert out.splitlines()[-2:] == [
+        "Apply: 1 done, 1 failed, 1 skipped",
+        "  failed: GlobalNetworkPolicy/b: admission denied",
+    ]
+
+
+KEYS = st.from_regex(r"[a-z]{1,8}", fullmatch=True)  # paths then hold no ": "
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=300),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(KEYS, inner, max_size=5),
+    max_leaves=30,
+)
+
+
+@given(before=json_values, after=json_values)
+def test_every_diff_line_is_a_bounded_minus_or_plus(before: Any, after: Any) -> None:
+    entry = DiffEntry("spec.x", before, after)
+    for line in diff_lines(change(gnp("x"), Action.UPDATE, entry)):
+        assert line[:2] in ("- ", "+ ")
+        assert len(line.split(": ", 1)[1]) <= WIDTH + 5
+        assert "\n" not in line

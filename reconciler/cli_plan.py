@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,7 +36,7 @@ class Common:
 
 
 def _percent(value: str) -> float:
-    """"30%", "0.3" or "30" -> 0.3."""
+    """ "30%", "0.3" or "30" -> 0.3."""
     text = value.strip().rstrip("%")
     number = float(text)
     share = number / 100 if value.strip().endswith("%") or number > 1 else number
@@ -54,25 +55,61 @@ def common_options(fn: F) -> F:
         click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path)),
         click.option("--kubeconfig", envvar="KUBECONFIG", default="", help="Kubeconfig file."),
         click.option("--context", default="", help="Kubeconfig context [default: current]."),
-        click.option("-o", "--output", type=click.Choice(["text", "json", "markdown"]),
-                     default="text", show_default=True),
-        click.option("--namespace", "ns", envvar="POLICY_RECONCILER_NAMESPACE",
-                     default="policy-reconciler", show_default=True,
-                     help="Namespace of the ApplySet parent ConfigMap that records what we own."),
-        click.option("--applyset", "applyset_name", default="policy-reconciler",
-                     show_default=True, help="Name of the ApplySet parent ConfigMap."),
-        click.option("--default-namespace", default="",
-                     help="Namespace for namespaced objects that name none."),
-        click.option("--prune/--no-prune", default=True, show_default=True,
-                     help="Delete managed objects that Git no longer holds."),
-        click.option("--max-prune", default="30%", show_default=True,
-                     help="Refuse to delete more than this share of managed objects in one run."),
-        click.option("--allow-empty", is_flag=True,
-                     help="Allow an empty render to prune everything we manage."),
-        click.option("--adopt", is_flag=True,
-                     help="Take over existing objects of the same name that we do not manage."),
-        click.option("--calico-version", default="3.31", show_default=True,
-                     help="Calico release whose CRD storage rules apply (without its API server)."),
+        click.option(
+            "-o",
+            "--output",
+            type=click.Choice(["text", "json", "markdown"]),
+            default="text",
+            show_default=True,
+        ),
+        click.option(
+            "--namespace",
+            "ns",
+            envvar="POLICY_RECONCILER_NAMESPACE",
+            default="policy-reconciler",
+            show_default=True,
+            help="Namespace of the ApplySet parent ConfigMap that records what we own.",
+        ),
+        click.option(
+            "--applyset",
+            "applyset_name",
+            default="policy-reconciler",
+            show_default=True,
+            help="Name of the ApplySet parent ConfigMap.",
+        ),
+        click.option(
+            "--default-namespace",
+            default="",
+            help="Namespace for namespaced objects that name none.",
+        ),
+        click.option(
+            "--prune/--no-prune",
+            default=True,
+            show_default=True,
+            help="Delete managed objects that Git no longer holds.",
+        ),
+        click.option(
+            "--max-prune",
+            default="30%",
+            show_default=True,
+            help="Refuse to delete more than this share of managed objects in one run.",
+        ),
+        click.option(
+            "--allow-empty",
+            is_flag=True,
+            help="Allow an empty render to prune everything we manage.",
+        ),
+        click.option(
+            "--adopt",
+            is_flag=True,
+            help="Take over existing objects of the same name that we do not manage.",
+        ),
+        click.option(
+            "--calico-version",
+            default="3.31",
+            show_default=True,
+            help="Calico release whose CRD storage rules apply (without its API server).",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -80,8 +117,12 @@ def common_options(fn: F) -> F:
 
 
 def _common(**kw: Any) -> Common:
-    options = PlanOptions(prune=kw["prune"], adopt=kw["adopt"],
-                          max_prune=_percent(kw["max_prune"]), allow_empty=kw["allow_empty"])
+    options = PlanOptions(
+        prune=kw["prune"],
+        adopt=kw["adopt"],
+        max_prune=_percent(kw["max_prune"]),
+        allow_empty=kw["allow_empty"],
+    )
     settings = pipeline.Settings(
         applyset=ApplySet(kw["applyset_name"], kw["ns"]),
         options=options,
@@ -117,8 +158,13 @@ def apply_command(dry_run: bool, **kw: Any) -> None:
     with _guarded():
         cluster = _connect(common)
         planned = pipeline.plan(cluster, rendered, common.settings)
-        result = pipeline.apply(cluster, planned, common.settings, dry_run=dry_run,
-                                progress=None if common.output != "text" else _progress)
+        result = pipeline.apply(
+            cluster,
+            planned,
+            common.settings,
+            dry_run=dry_run,
+            progress=None if common.output != "text" else _progress,
+        )
     _exit(common, planned.plan, result, dry_run=dry_run)
 
 
@@ -131,18 +177,14 @@ def _connect(common: Common) -> Cluster:
     return Cluster.connect(Connection(kubeconfig=common.kubeconfig, context=common.context))
 
 
-class _guarded:
+@contextmanager
+def _guarded() -> Iterator[None]:
     """Turn API errors into one clear line and exit code 2, never a traceback."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: object) -> bool:
-        if isinstance(exc, errors.KubeError):
-            click.echo(f"error: {explain(exc)}", err=True)
-            sys.exit(EXIT_ERROR)
-        return False
+    try:
+        yield
+    except errors.KubeError as exc:
+        click.echo(f"error: {explain(exc)}", err=True)
+        sys.exit(EXIT_ERROR)
 
 
 def explain(exc: errors.KubeError) -> str:

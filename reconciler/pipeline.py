@@ -14,7 +14,6 @@ from reconciler import applyset as aset
 from reconciler.apply import Inventories, Target, execute
 from reconciler.apply.executor import Progress
 from reconciler.calico.flavour import Flavour, crd_flavour, v3_flavour
-from reconciler.cluster import errors
 from reconciler.cluster.client import CONFIGMAPS, Cluster
 from reconciler.kinds import CALICO_CRD, CALICO_V3
 from reconciler.manifests import load_dir
@@ -25,7 +24,9 @@ from reconciler.plan import Desired, Live, PlanOptions, make_plan
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    applyset: aset.ApplySet = aset.ApplySet("policy-reconciler", "policy-reconciler")
+    applyset: aset.ApplySet = field(
+        default_factory=lambda: aset.ApplySet("policy-reconciler", "policy-reconciler")
+    )
     options: PlanOptions = field(default_factory=PlanOptions)
     default_namespace: str = ""
     calico: tuple[int, int] = (3, 31)
@@ -131,9 +132,8 @@ def _kept(plan: Plan, live: Sequence[Live]) -> aset.Inventory:
     """Owned objects this plan leaves in place still need the parent to list them."""
     pruned = {c.ref.key for c in plan.changes if c.action is Action.PRUNE}
     kept = [lv for lv in live if lv.owned and lv.ref.key not in pruned]
-    kinds = frozenset(GroupKind(lv.body["apiVersion"].rpartition("/")[0], lv.body["kind"])
-                      for lv in kept)
+    kinds = frozenset(
+        GroupKind(lv.body["apiVersion"].rpartition("/")[0], lv.body["kind"]) for lv in kept
+    )
     namespaces = frozenset(lv.ref.namespace for lv in kept if lv.ref.namespace)
     return aset.Inventory(kinds, namespaces)
-
-

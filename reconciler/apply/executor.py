@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from reconciler import FIELD_MANAGER
 from reconciler.applyset import ApplySet, Inventory, parent_body

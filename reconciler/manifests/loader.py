@@ -57,7 +57,10 @@ def load_text(
 ) -> LoadResult:
     """The same rules on one file's text (tests, stdin); `path` names it in findings."""
     out = _Collected()
-    _load_parsed(parse_yaml(text, path=path, limits=limits), path, out, default_namespace)
+    try:
+        _load_parsed(parse_yaml(text, path=path, limits=limits), path, out, default_namespace)
+    except Exception as err:  # as in load_dir: a finding, never an exception
+        out.findings.append(_error(Origin(path), f"internal error reading text: {err!r}"))
     return _result(out)
 
 

@@ -59,8 +59,10 @@ def ports_need_protocol(rule: RuleObj) -> Iterator[Issue]:
 
 
 def icmp_needs_protocol(rule: RuleObj) -> Iterator[Issue]:
+    proto = rule.get("protocol")
+    icmp = isinstance(proto, str) and proto in _ICMP_FAMILY
     for name in ("icmp", "notICMP"):
-        if rule.get(name) is not None and rule.get("protocol") not in _ICMP_FAMILY:
+        if rule.get(name) is not None and not icmp:
             yield Issue((name,), f"{name} needs protocol ICMP or ICMPv6 in the same rule")
 
 

@@ -88,6 +88,14 @@ def parse_yaml(text: str, *, path: str, limits: Limits = DEFAULT_LIMITS) -> Pars
     except yaml.YAMLError as err:  # the reader checks every character up front
         return Parsed((), (_yaml_error(err, path, text),))
     builder = _Builder(loader, path, limits)
+    try:
+        docs = _documents(loader, builder, text)
+    finally:
+        loader.dispose()
+    return Parsed(docs, tuple(builder.findings))
+
+
+def _documents(loader: _Loader, builder: _Builder, text: str) -> tuple[Document, ...]:
     docs: list[Document] = []
     try:
         while loader.check_node():
@@ -95,14 +103,12 @@ def parse_yaml(text: str, *, path: str, limits: Limits = DEFAULT_LIMITS) -> Pars
             if node is not None:
                 docs.append(builder.document(node))
     except _Exhausted:
-        pass  # already reported by the builder
-    except yaml.YAMLError as err:
-        builder.findings.append(_yaml_error(err, path, text))
+        pass  # already reported by the builder; the rest of the file is not read
+    except yaml.YAMLError as err:  # PyYAML cannot resume after a syntax error
+        builder.findings.append(_yaml_error(err, builder.path, text))
     except RecursionError:
-        builder.findings.append(_error(path, 0, "YAML nested too deeply"))
-    finally:
-        loader.dispose()
-    return Parsed(tuple(docs), tuple(builder.findings))
+        builder.findings.append(_error(builder.path, 0, "YAML nested too deeply"))
+    return tuple(docs)
 
 
 def _yaml_error(err: yaml.YAMLError, path: str, text: str) -> Finding:
@@ -165,13 +171,13 @@ class _Builder:
     Mutable only while one file is read; the node budget spans all documents of the file.
     """
 
-    __slots__ = ("_budget", "_lines", "_loader", "_path", "findings", "max_depth")
+    __slots__ = ("_budget", "_lines", "_loader", "_max_depth", "findings", "path")
 
     def __init__(self, loader: _Loader, path: str, limits: Limits) -> None:
         self._loader = loader  # for its scalar constructors
-        self._path = path
+        self.path = path
         self._budget = limits.max_nodes
-        self.max_depth = limits.max_depth
+        self._max_depth = limits.max_depth
         self._lines: dict[FieldPath, int] = {}
         self.findings: list[Finding] = []
 
@@ -183,15 +189,15 @@ class _Builder:
     def _fail(self, node: Node, at: FieldPath, message: str) -> None:
         line = node.start_mark.line + 1
         field = format_path(at[:16]) + ("..." if len(at) > 16 else "")
-        self.findings.append(_error(self._path, line, message, field))
+        self.findings.append(_error(self.path, line, message, field))
 
     def _spend(self, node: Node, at: FieldPath) -> None:
         self._budget -= 1
         if self._budget < 0:
             self._fail(node, at, "too many YAML nodes (alias expansion?): refusing the file")
             raise _Exhausted
-        if len(at) > self.max_depth:
-            self._fail(node, at, f"nested deeper than {self.max_depth} levels (recursive alias?)")
+        if len(at) > self._max_depth:
+            self._fail(node, at, f"nested deeper than {self._max_depth} levels (recursive alias?)")
             raise _Exhausted
 
     def _build(self, node: Node, at: FieldPath) -> Any:

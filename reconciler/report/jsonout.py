@@ -119,14 +119,24 @@ def _scrub(value: JSON) -> JSON:
     return value
 
 
+# Our own bookkeeping on every object: noise when a whole object is created or
+# pruned, but still shown on update/drift, where tampering with it matters.
+BOOKKEEPING = (
+    'metadata.labels["applyset.kubernetes.io/part-of"]',
+    'metadata.annotations["projectcalico.org/metadata"]',
+)
+
+
 def change_entries(change: Change) -> tuple[DiffEntry, ...]:
     """The change's diff; for a create or prune without one, the object's own fields."""
     shown = visible(change.diff)
-    if shown or change.action not in (Action.CREATE, Action.PRUNE):
+    if change.action not in (Action.CREATE, Action.PRUNE):
         return shown
-    adding = change.action is Action.CREATE
-    body = change.desired.body if adding and change.desired else change.live
-    return visible(_body_entries(body or {}, adding=adding))
+    if not shown:
+        adding = change.action is Action.CREATE
+        body = change.desired.body if adding and change.desired else change.live
+        shown = visible(_body_entries(body or {}, adding=adding))
+    return tuple(e for e in shown if e.path not in BOOKKEEPING)
 
 
 def _body_entries(body: Body, *, adding: bool) -> list[DiffEntry]:

@@ -55,8 +55,9 @@ Paint = Callable[[str, str], str]
 def render_text(plan: Plan, *, color: bool = False, result: ApplyResult | None = None) -> str:
     paint = _painter(color)
     status = status_by_ref(result)
-    blocks = [_block(c, paint=paint, status=status.get(c.ref, "")) for c in listed(plan)]
-    if not plan.has_changes and not plan.errors:
+    changes = listed(plan)
+    blocks = [_block(c, paint=paint, status=status.get(c.ref, "")) for c in changes]
+    if not changes and not plan.errors:
         blocks.append("No changes: the cluster matches the repository.")
     blocks.extend(_findings(plan.findings, paint))
     blocks.append(_summary(plan, result, paint))

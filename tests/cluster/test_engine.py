@@ -10,8 +10,8 @@ import pytest
 
 from reconciler import FIELD_MANAGER
 from reconciler.applyset import PART_OF, ApplySet
-from reconciler.localcluster import ClusterInfo, kubectl
 from reconciler.cluster.client import CONFIGMAPS, NAMESPACES, Cluster, ResourceType
+from reconciler.localcluster import ClusterInfo, kubectl
 from reconciler.model import Action
 from tests.audit import AuditLog, by_verb
 from tests.cluster.engine import (
@@ -25,16 +25,22 @@ from tests.cluster.engine import (
     reconcile,
 )
 
-GNP = ResourceType("crd.projectcalico.org", "v1", "GlobalNetworkPolicy", "globalnetworkpolicies",
-                   False)
+GNP = ResourceType(
+    "crd.projectcalico.org", "v1", "GlobalNetworkPolicy", "globalnetworkpolicies", False
+)
 HEP = ResourceType("crd.projectcalico.org", "v1", "HostEndpoint", "hostendpoints", False)
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _namespace(control_plane: ClusterInfo) -> None:
     """The reconciler's own namespace, where ApplySet parents live."""
-    kubectl(control_plane, "apply", "-f", "-",
-            stdin=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NAMESPACE}\n")
+    kubectl(
+        control_plane,
+        "apply",
+        "-f",
+        "-",
+        stdin=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NAMESPACE}\n",
+    )
 
 
 @pytest.fixture
@@ -45,22 +51,30 @@ def repo(tmp_path: Path, uid: str) -> Repo:
 @pytest.fixture
 def app_ns(cluster: Cluster, uid: str) -> Iterator[str]:
     name = f"{uid}-app"
-    cluster.apply(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
-                               "metadata": {"name": name}})
+    cluster.apply(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     yield name
 
 
 def _writes(audit: AuditLog, user_agent: str, since: int) -> list[tuple[str, str, str]]:
-    return [(r.verb, r.resource, r.name) for r in audit.requests(user_agent=user_agent,
-                                                                  since=since) if r.is_write]
+    return [
+        (r.verb, r.resource, r.name)
+        for r in audit.requests(user_agent=user_agent, since=since)
+        if r.is_write
+    ]
 
 
-def _patch_as(cluster: Cluster, rtype: ResourceType, name: str, patch: dict[str, Any],
-              manager: str) -> None:
+def _patch_as(
+    cluster: Cluster, rtype: ResourceType, name: str, patch: dict[str, Any], manager: str
+) -> None:
     """An out-of-band edit, as `kubectl edit` makes it (an Update by another manager)."""
-    cluster.request("PATCH", rtype.path("", name), verb="patch",
-                    query={"fieldManager": manager}, body=patch,
-                    content_type="application/merge-patch+json")
+    cluster.request(
+        "PATCH",
+        rtype.path("", name),
+        verb="patch",
+        query={"fieldManager": manager},
+        body=patch,
+        content_type="application/merge-patch+json",
+    )
 
 
 def test_create_then_steady_state_reads_once_per_kind_and_writes_nothing(
@@ -145,9 +159,12 @@ def test_prune_deletes_what_git_dropped(cluster: Cluster, repo: Repo, uid: str) 
 def test_someone_elses_object_is_a_conflict_and_never_touched_unless_adopted(
     cluster: Cluster, repo: Repo, uid: str, audit: AuditLog, user_agent: str
 ) -> None:
-    theirs = {"apiVersion": "crd.projectcalico.org/v1", "kind": "GlobalNetworkPolicy",
-              "metadata": {"name": f"default.{uid}-theirs"},
-              "spec": {"order": 5, "selector": "all()", "types": ["Ingress"]}}
+    theirs = {
+        "apiVersion": "crd.projectcalico.org/v1",
+        "kind": "GlobalNetworkPolicy",
+        "metadata": {"name": f"default.{uid}-theirs"},
+        "spec": {"order": 5, "selector": "all()", "types": ["Ingress"]},
+    }
     cluster.apply(GNP, theirs, field_manager="someone-else")
     repo.write("p.yaml", gnp(f"{uid}-theirs"), gnp(f"{uid}-mine"))
 
@@ -170,7 +187,7 @@ BAD_INPUTS = {
     "metadata: {name: evil}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, "
     "name: cluster-admin}\nsubjects: []\n",
     "bad-selector": "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
-    "metadata: {name: UID-bad}\nspec:\n  selector: \"has(a\"\n",
+    'metadata: {name: UID-bad}\nspec:\n  selector: "has(a"\n',
     "duplicate": "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
     "metadata: {name: UID-keep}\nspec: {selector: all(), order: 3}\n",
 }
@@ -204,7 +221,7 @@ def test_server_rejection_in_dry_run_writes_nothing(
     repo.write("ok.yaml", gnp(f"{uid}-ok"))
     repo.write("np.yaml", k8s_np(f"{uid}-np", f"{uid}-no-such-namespace"))
     start = audit.mark()
-    plan, result = reconcile(cluster, repo)
+    _, result = reconcile(cluster, repo)
     assert not result.ok
     assert [f.change.ref.name for f in result.failed] == [f"{uid}-np"]
     assert "not found" in result.failed[0].message
@@ -217,13 +234,22 @@ def test_apply_order_is_firewall_safe_and_prune_runs_in_reverse(
     repo.write("deny.yaml", gnp(f"{uid}-deny", order=20, action="Deny"))
     repo.write("allow.yaml", gnp(f"{uid}-allow", order=10))
     repo.write("hep.yaml", hep(f"{uid}-hep", "node-2", "10.240.0.12"))
-    repo.write("set.yaml", {"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkSet",
-                            "metadata": {"name": f"{uid}-office"},
-                            "spec": {"nets": ["192.0.2.0/24"]}})
+    repo.write(
+        "set.yaml",
+        {
+            "apiVersion": "projectcalico.org/v3",
+            "kind": "GlobalNetworkSet",
+            "metadata": {"name": f"{uid}-office"},
+            "spec": {"nets": ["192.0.2.0/24"]},
+        },
+    )
     start = audit.mark()
     reconcile(cluster, repo)
-    order = [(r.resource, r.name) for r in audit.requests(user_agent=user_agent, since=start)
-             if r.is_write and r.resource != "configmaps"]
+    order = [
+        (r.resource, r.name)
+        for r in audit.requests(user_agent=user_agent, since=start)
+        if r.is_write and r.resource != "configmaps"
+    ]
     assert order == [
         ("globalnetworksets", f"{uid}-office"),
         ("globalnetworkpolicies", f"default.{uid}-allow"),
@@ -235,8 +261,11 @@ def test_apply_order_is_firewall_safe_and_prune_runs_in_reverse(
     repo.write("other.yaml", gnp(f"{uid}-other"))
     start = audit.mark()
     reconcile(cluster, repo, max_prune=1.0)
-    deletes = [(r.resource, r.name) for r in audit.requests(user_agent=user_agent, since=start)
-               if r.verb == "delete"]
+    deletes = [
+        (r.resource, r.name)
+        for r in audit.requests(user_agent=user_agent, since=start)
+        if r.verb == "delete"
+    ]
     assert deletes == list(reversed(order))
 
 
@@ -280,3 +309,36 @@ def test_applyset_parent_records_what_we_manage(
     assert annotations["applyset.kubernetes.io/additional-namespaces"] == app_ns
     managers = {m["manager"] for m in parent["metadata"]["managedFields"]}
     assert managers == {FIELD_MANAGER}
+
+
+EXAMPLE_REPO = Path(__file__).resolve().parents[2] / "example-repo"
+
+
+def test_example_repo_applies_cleanly_with_no_false_drift_afterwards(
+    cluster: Cluster, control_plane: ClusterInfo, audit: AuditLog, user_agent: str
+) -> None:
+    """Every example-repo file: apply, then plan again shows each object unchanged."""
+    for ns in ("shop", "cache", "ingress-nginx"):
+        kubectl(
+            control_plane,
+            "apply",
+            "-f",
+            "-",
+            stdin=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n",
+        )
+    repo = Repo(EXAMPLE_REPO, "example")
+    plan, result = reconcile(cluster, repo)
+    assert not plan.errors and result.ok, result.failed
+    files = {c.desired.origin.path for c in plan.changes if c.desired}
+    assert len(files) >= 8, files  # every YAML file contributed
+
+    start = audit.mark()
+    again = plan_only(cluster, repo)
+    drifting = {
+        str(c.ref): [d.path for d in c.diff]
+        for c in again.changes
+        if c.action is not Action.UNCHANGED
+    }
+    assert drifting == {}
+    assert len(again.changes) == len(plan.changes)
+    assert not [r for r in audit.requests(user_agent=user_agent, since=start) if r.is_write]

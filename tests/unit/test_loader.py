@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import textwrap
@@ -9,9 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconciler import kinds
 from reconciler.manifests import Limits, LoadResult, load_dir, load_text
+from reconciler.manifests.schema import Dict, Node, Obj, Seq
+from reconciler.manifests.specs import SPECS
 from reconciler.model import Finding, ObjectRef, Severity
 
 
@@ -393,8 +398,10 @@ def test_values_json_cannot_hold_are_refused(line: str, message: str) -> None:
 def test_control_characters_are_a_yaml_error_with_a_line() -> None:
     error = only_error(load_text("a: 1\nb: \x07\n", path="p.yaml"))
 
-    assert (where(error), error.message) == ("p.yaml:2", "YAML error: character #x0007: "
-                                             "special characters are not allowed")
+    assert (where(error), error.message) == (
+        "p.yaml:2",
+        "YAML error: character #x0007: special characters are not allowed",
+    )
 
 
 # --- objects and the kinds allowlist -----------------------------------------------------
@@ -534,8 +541,10 @@ def test_the_same_object_in_two_files_is_an_error_naming_both(tmp_path: Path) ->
 
 
 def test_v1_and_v3_flavours_of_one_object_are_duplicates() -> None:
-    text = textwrap.dedent(gns("dup")) + "---\n" + textwrap.dedent(gns("dup")).replace(
-        "projectcalico.org/v3", "crd.projectcalico.org/v1"
+    text = (
+        textwrap.dedent(gns("dup"))
+        + "---\n"
+        + textwrap.dedent(gns("dup")).replace("projectcalico.org/v3", "crd.projectcalico.org/v1")
     )
 
     error = only_error(load_text(text, path="p.yaml"))
@@ -604,3 +613,51 @@ def test_a_file_with_many_problems_reports_every_one_in_order(tmp_path: Path) ->
         ("many.yaml:18", "spec.nets[0]"),
     ]
     assert names(result) == ["Bad_Name", "s"]
+
+
+# --- never raise -------------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_gives_findings_not_exceptions(text: str) -> None:
+    result = load_text(text, path="fuzz.yaml")
+
+    assert all(f.origin is not None and f.origin.path == "fuzz.yaml" for f in result.findings)
+
+
+def field_names(node: Node) -> set[str]:
+    """Every field name in a schema, so the fuzzing below reaches the real checks."""
+    if isinstance(node, Obj):
+        return set(node.fields).union(*(field_names(n) for n in node.fields.values()))
+    if isinstance(node, Seq):
+        return field_names(node.item)
+    return field_names(node.value) if isinstance(node, Dict) else set()
+
+
+KNOWN_FIELDS = st.sampled_from(sorted(set().union(*(field_names(n) for n in SPECS.values()))))
+spec_like = st.recursive(
+    json_values,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KNOWN_FIELDS, inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from([(av, kind) for av, by_kind in kinds.ALLOWED.items() for kind in by_kind]),
+    spec_like,
+)
+def test_any_spec_gives_findings_not_exceptions(kind: tuple[str, str], spec: object) -> None:
+    body = {"apiVersion": kind[0], "kind": kind[1], "metadata": {"name": "x"}, "spec": spec}
+    text = json.dumps(body)  # JSON is YAML
+
+    result = load_text(text, path="fuzz.yaml", default_namespace="ns")
+
+    assert not any("internal error" in f.message for f in result.findings)

@@ -55,15 +55,30 @@ def test_fixed_stages_come_from_the_kind_table(kind: str, stage: Stage) -> None:
         ({"types": ["Ingress", "Egress"], "ingress": [ALLOW]}, Stage.RESTRICT),  # egress deny-all
         ({"types": ["Ingress"]}, Stage.RESTRICT),  # isolates
         ({"types": ["Ingress"], "ingress": [{"action": "allow"}]}, Stage.RESTRICT),  # unknown
-        ({"ingress": [ALLOW]}, Stage.ALLOW),  # v3 body without types: Ingress inferred
-        ({"egress": [ALLOW]}, Stage.ALLOW),  # Egress inferred
-        ({}, Stage.RESTRICT),  # Ingress inferred, no rules
     ],
 )
 def test_calico_policy_stage_follows_its_rules(spec: dict[str, Any], stage: Stage) -> None:
     assert stage_of(ref("GlobalNetworkPolicy", "p"), calico("GlobalNetworkPolicy", **spec)) == stage
     namespaced = ref("NetworkPolicy", "p", ns="shop")
     assert stage_of(namespaced, calico("NetworkPolicy", **spec)) == stage
+
+
+@pytest.mark.parametrize(
+    ("spec", "v3", "v1"),
+    [
+        # v3 (Calico API server, calicoctl) infers types from the rules; felix reads a
+        # stored v1 policy without types as both directions.
+        ({"ingress": [ALLOW]}, Stage.ALLOW, Stage.RESTRICT),
+        ({"egress": [ALLOW]}, Stage.ALLOW, Stage.RESTRICT),
+        ({"ingress": [ALLOW], "egress": [ALLOW]}, Stage.ALLOW, Stage.ALLOW),
+        ({}, Stage.RESTRICT, Stage.RESTRICT),
+    ],
+)
+def test_calico_policy_without_types(spec: dict[str, Any], v3: Stage, v1: Stage) -> None:
+    body = calico("GlobalNetworkPolicy", **spec)
+    assert stage_of(ref("GlobalNetworkPolicy", "p"), body) == v1
+    v3_body = body | {"apiVersion": "projectcalico.org/v3"}
+    assert stage_of(ref("GlobalNetworkPolicy", "p"), v3_body) == v3
 
 
 @pytest.mark.parametrize(

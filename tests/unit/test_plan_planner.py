@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from reconciler.model import (
     Action,
+    Change,
     DiffEntry,
     FieldChange,
     ObjectRef,
@@ -97,6 +98,13 @@ def plan(want: list[Desired], have: list[Live], **options: Any) -> Plan:
     return make_plan(revision=REV, desired=want, live=have, options=PlanOptions(**options))
 
 
+def one(want: dict[str, Any], have: dict[str, Any], **options: Any) -> Change:
+    """Plan a single owned GlobalNetworkPolicy `allow-dns`."""
+    ref = gnp_ref("allow-dns")
+    (change,) = plan([desired(ref, want)], [Live(ref, have, True)], **options).changes
+    return change
+
+
 # --- one action per case --------------------------------------------------------------------
 
 ALLOW_DNS = gnp_body("allow-dns", order=100, ingress=[{"action": "Allow", "protocol": "UDP"}])
@@ -115,17 +123,15 @@ def test_create_when_nothing_is_live() -> None:
 
 
 def test_unchanged_when_live_is_what_we_applied() -> None:
-    live = Live(gnp_ref("allow-dns"), live_of(ALLOW_DNS, applied(ALLOW_DNS)), owned=True)
-    (change,) = plan([desired(gnp_ref("allow-dns"), ALLOW_DNS)], [live]).changes
+    change = one(ALLOW_DNS, live_of(ALLOW_DNS, applied(ALLOW_DNS)))
     assert change.action is Action.UNCHANGED
     assert change.diff == ()
-    assert not plan([desired(gnp_ref("allow-dns"), ALLOW_DNS)], [live]).has_changes
+    assert change.reason == ""
 
 
 def test_update_when_git_changed_a_field_we_own() -> None:
-    live = Live(gnp_ref("allow-dns"), live_of(ALLOW_DNS, applied(ALLOW_DNS)), owned=True)
     changed = gnp_body("allow-dns", order=50, ingress=[{"action": "Allow", "protocol": "UDP"}])
-    (change,) = plan([desired(gnp_ref("allow-dns"), changed)], [live]).changes
+    change = one(changed, live_of(ALLOW_DNS, applied(ALLOW_DNS)))
     assert change.action is Action.UPDATE
     assert change.diff == (DiffEntry("spec.order", 100, 50),)
     assert change.drifted_by == ()
@@ -133,9 +139,8 @@ def test_update_when_git_changed_a_field_we_own() -> None:
 
 
 def test_update_when_git_removed_a_field() -> None:
-    live = Live(gnp_ref("allow-dns"), live_of(ALLOW_DNS, applied(ALLOW_DNS)), owned=True)
     trimmed = gnp_body("allow-dns", ingress=[{"action": "Allow", "protocol": "UDP"}])
-    (change,) = plan([desired(gnp_ref("allow-dns"), trimmed)], [live]).changes
+    change = one(trimmed, live_of(ALLOW_DNS, applied(ALLOW_DNS)))
     assert change.action is Action.UPDATE
     assert change.diff == (DiffEntry("spec.order", 100, None),)
 
@@ -148,9 +153,7 @@ def test_drift_names_who_edited_and_when() -> None:
     edit = entry("kubectl-edit", "Update", {"f:spec": {"f:ingress": {}}}, EDITED_AT)
     body = live_of(ALLOW_DNS, ours, edit)
     body["spec"]["ingress"][0]["action"] = "Deny"
-    (change,) = plan(
-        [desired(gnp_ref("allow-dns"), ALLOW_DNS)], [Live(gnp_ref("allow-dns"), body, True)]
-    ).changes
+    change = one(ALLOW_DNS, body)
     assert change.action is Action.DRIFT
     assert change.diff == (DiffEntry("spec.ingress[0].action", "Deny", "Allow"),)
     assert change.drifted_by == (FieldChange("kubectl-edit", "Update", EDITED_AT),)
@@ -186,9 +189,7 @@ def test_drift_lists_every_manager_oldest_first() -> None:
     body = live_of(ALLOW_DNS, ours, patch, edit)
     body["spec"]["order"] = 1
     body["spec"]["ingress"] = []
-    (change,) = plan(
-        [desired(gnp_ref("allow-dns"), ALLOW_DNS)], [Live(gnp_ref("allow-dns"), body, True)]
-    ).changes
+    change = one(ALLOW_DNS, body)
     assert change.action is Action.DRIFT
     assert [c.manager for c in change.drifted_by] == ["kubectl-edit", "kubectl-patch"]
 
@@ -199,9 +200,7 @@ def test_a_field_still_ours_is_git_even_if_others_share_it() -> None:
     create = entry("kubectl-create", "Update", {"f:spec": {"f:order": {}}}, "2026-01-01T00:00:00Z")
     body = live_of(ALLOW_DNS, applied(ALLOW_DNS), create)
     changed = gnp_body("allow-dns", order=7, ingress=[{"action": "Allow", "protocol": "UDP"}])
-    (change,) = plan(
-        [desired(gnp_ref("allow-dns"), changed)], [Live(gnp_ref("allow-dns"), body, True)]
-    ).changes
+    change = one(changed, body)
     assert change.action is Action.UPDATE
 
 
@@ -212,10 +211,37 @@ def test_fields_others_added_do_not_make_a_change() -> None:
     body = live_of(ALLOW_DNS, applied(ALLOW_DNS), label)
     body["metadata"]["labels"]["team"] = "netops"
     body["metadata"]["annotations"] = {"projectcalico.org/metadata": '{"creationTimestamp":null}'}
-    (change,) = plan(
-        [desired(gnp_ref("allow-dns"), ALLOW_DNS)], [Live(gnp_ref("allow-dns"), body, True)]
-    ).changes
+    change = one(ALLOW_DNS, body)
     assert change.action is Action.UNCHANGED
+
+
+def test_git_change_and_drift_together_is_drift_with_every_field() -> None:
+    ours = applied(ALLOW_DNS)
+    del ours["fieldsV1"]["f:spec"]["f:ingress"]
+    edit = entry("kubectl-edit", "Update", {"f:spec": {"f:ingress": {}}}, EDITED_AT)
+    body = live_of(ALLOW_DNS, ours, edit)
+    body["spec"]["ingress"][0]["protocol"] = "TCP"
+    changed = gnp_body("allow-dns", order=5, ingress=[{"action": "Allow", "protocol": "UDP"}])
+    change = one(changed, body)
+    assert change.action is Action.DRIFT
+    assert change.diff == (
+        DiffEntry("spec.order", 100, 5),
+        DiffEntry("spec.ingress[0].protocol", "TCP", "UDP"),
+    )
+    assert change.drifted_by == (FieldChange("kubectl-edit", "Update", EDITED_AT),)
+
+
+def test_a_field_removed_in_the_cluster_is_an_unattributed_update() -> None:
+    # An Update that only removes a field leaves no trace in managedFields (the
+    # remover owns nothing, structured-merge-diff drops the field from every set):
+    # the planner restores it but cannot say who removed it.
+    ours = applied(ALLOW_DNS)
+    del ours["fieldsV1"]["f:spec"]["f:order"]
+    body = live_of(ALLOW_DNS, ours)
+    del body["spec"]["order"]
+    change = one(ALLOW_DNS, body)
+    assert change.action is Action.UPDATE
+    assert change.diff == (DiffEntry("spec.order", None, 100),)
 
 
 def test_conflict_names_the_managers() -> None:
@@ -277,11 +303,11 @@ def test_duplicate_desired_objects_are_an_error() -> None:
 
 
 def test_duplicate_live_objects_are_an_error() -> None:
-    one = Live(gnp_ref("allow-dns"), live_of(ALLOW_DNS, applied(ALLOW_DNS)), True)
+    first = Live(gnp_ref("allow-dns"), live_of(ALLOW_DNS, applied(ALLOW_DNS)), True)
     other = gnp_body("allow-dns")
     other["metadata"]["name"] = "allow-dns"
-    two = Live(gnp_ref("allow-dns"), live_of(other, applied(other)), True)
-    p = plan([], [one, two], allow_empty=True, max_prune=1.0)
+    second = Live(gnp_ref("allow-dns"), live_of(other, applied(other)), True)
+    p = plan([], [first, second], allow_empty=True, max_prune=1.0)
     (error,) = p.findings
     assert error.severity is Severity.ERROR
     assert "2 live objects map to this one (allow-dns, default.allow-dns)" in error.message

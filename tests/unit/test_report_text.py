@@ -114,6 +114,7 @@ def test_drift_names_manager_operation_and_time() -> None:
 
 def test_conflict_explains_itself_without_a_reason() -> None:
     out = render_text(plan(change(gnp("x"), Action.CONFLICT)))
+    assert "No changes" not in out  # a conflict needs attention even though nothing is written
     assert "  reason: exists but is not managed by policy-reconciler" in out
 
 

@@ -7,8 +7,9 @@ each, to tell "create" from "exists but is not ours".
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from reconciler.applyset import PART_OF, ApplySet, Inventory
 from reconciler.calico.flavour import Flavour
@@ -65,6 +66,10 @@ def read_live(
     return owned + list(_namesakes(cluster, types, applyset, unknown))
 
 
+# Above this many new objects of one kind, one LIST of the kind is cheaper than a GET each.
+GET_LIMIT = 20
+
+
 def _namesakes(
     cluster: Cluster, types: Types, applyset: ApplySet, desired: Iterable[Desired]
 ) -> Iterable[Live]:
@@ -73,14 +78,43 @@ def _namesakes(
     It may have been written by anyone (kubectl, calicoctl, another tool), so its
     metadata may not map back to the user's name; the name we fetched it by does.
     """
+    by_kind: dict[GroupKind, list[Desired]] = {}
     for d in desired:
+        by_kind.setdefault(_group_kind(d.body), []).append(d)
+    for gk, group in sorted(by_kind.items()):
+        found = _existing(cluster, types.of(gk), group)
+        for d in group:
+            body = found.get(_name_key(d.body))
+            if body is not None:
+                yield Live(ref=d.resource.ref, body=body, owned=_ours(body, applyset))
+
+
+def _existing(
+    cluster: Cluster, rtype: ResourceType, group: Sequence[Desired]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    if len(group) > GET_LIMIT:
+        return {_name_key(b): b for b in cluster.list(rtype)}
+    found = {}
+    for d in group:
         meta = d.body["metadata"]
-        gk = GroupKind(d.body["apiVersion"].rpartition("/")[0], d.body["kind"])
-        body = cluster.get(types.of(gk), meta["name"], meta.get("namespace", ""))
+        body = cluster.get(rtype, meta["name"], meta.get("namespace", ""))
         if body is not None:
-            labels = body.get("metadata", {}).get("labels") or {}
-            ours = labels.get(PART_OF) == applyset.id
-            yield Live(ref=d.resource.ref, body=body, owned=ours)
+            found[_name_key(d.body)] = body
+    return found
+
+
+def _group_kind(body: Mapping[str, Any]) -> GroupKind:
+    return GroupKind(body["apiVersion"].rpartition("/")[0], body["kind"])
+
+
+def _name_key(body: Mapping[str, Any]) -> tuple[str, str]:
+    meta = body["metadata"]
+    return (meta.get("namespace", ""), meta["name"])
+
+
+def _ours(body: Mapping[str, Any], applyset: ApplySet) -> bool:
+    labels = body.get("metadata", {}).get("labels") or {}
+    return bool(labels.get(PART_OF) == applyset.id)
 
 
 def _live(flavour: Flavour, body: dict[str, object], *, owned: bool) -> Live:

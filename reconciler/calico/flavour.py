@@ -105,7 +105,7 @@ class Flavour:
         annotations = body.get("metadata", {}).get("annotations") or {}
         if group == CALICO_CRD and metadata.METADATA_ANNOTATION in annotations:
             return _from_crd(body, rules_for(self.calico))
-        out = copy.deepcopy(dict(body))
+        out = dict(body)  # shallow: only metadata is rebuilt, and bodies are never mutated
         if group == CALICO_V3:
             out["metadata"] = _without_implied_tier_label(out["metadata"], out)
         return _ref_of(out), out
@@ -192,7 +192,7 @@ def _with_types(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _from_crd(body: Mapping[str, Any], rules: StorageRules) -> tuple[ObjectRef, dict[str, Any]]:
-    out = copy.deepcopy(dict(body))
+    out = dict(body)  # shallow: metadata is rebuilt below, the rest is shared read-only
     out["apiVersion"] = f"{CALICO_V3}/v3"
     out["metadata"] = _without_implied_tier_label(_user_metadata(out, rules), out)
     return _ref_of(out), out

@@ -8,6 +8,7 @@ dicts and `ResourceType`s.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -105,6 +106,11 @@ class Cluster:
 
     def stream(self, path: str, *, query: Mapping[str, str], timeout: float) -> Iterator[JSONDict]:
         """A watch: yields events until the server ends the stream."""
+        with self.watch(path, query=query, timeout=timeout) as events:
+            yield from events
+
+    def watch(self, path: str, *, query: Mapping[str, str], timeout: float) -> WatchStream:
+        """Open a watch; iterate it for events, `close()` it from any thread to end it."""
         resp = self._send(
             "GET",
             path,
@@ -116,11 +122,7 @@ class Cluster:
         )
         if resp.status >= 400:
             raise errors.from_response(resp.status, resp.read(), what=f"WATCH {path}")
-        try:
-            for line in resp.response.stream_lines():  # urllib3 yields whole JSON lines
-                yield json.loads(line)
-        finally:
-            resp.response.release_conn()
+        return WatchStream(resp.response, what=f"WATCH {path}")
 
     def _send(
         self,
@@ -145,7 +147,8 @@ class Cluster:
             return self._api.call_api(
                 method, url, header_params=headers, body=body, _request_timeout=timeout
             )
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
+        except (urllib3.exceptions.HTTPError, OSError, k8s.ApiException) as exc:
+            # ApiException here is the client's wrapper of a TLS failure (no HTTP answer).
             raise errors.Unreachable(f"{method} {path}: {exc}") from exc
 
     def _count(self, verb: str) -> None:
@@ -247,12 +250,46 @@ class Cluster:
             return False
         return True
 
+    def replace(self, rtype: ResourceType, body: Mapping[str, Any]) -> JSONDict:
+        """PUT: optimistic concurrency on metadata.resourceVersion (Conflict when stale)."""
+        meta = body["metadata"]
+        path = rtype.path(meta.get("namespace", ""), meta["name"])
+        return self.request("PUT", path, verb="update", body=dict(body))
+
     def create(self, rtype: ResourceType, body: Mapping[str, Any]) -> JSONDict:
         namespace = body["metadata"].get("namespace", "")
         return self.request("POST", rtype.path(namespace), verb="create", body=dict(body))
 
     def close(self) -> None:
         self._api.close()
+
+
+class WatchStream:
+    """One open watch response: JSON events line by line; closable from another thread."""
+
+    def __init__(self, response: Any, *, what: str) -> None:
+        self._response = response
+        self._what = what
+
+    def __iter__(self) -> Iterator[JSONDict]:
+        try:
+            for line in self._response:  # urllib3 splits the chunked body into lines
+                if line.strip():
+                    yield json.loads(line)
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            raise errors.Unreachable(f"{self._what}: {exc}") from exc
+
+    def close(self) -> None:
+        """Idempotent; unblocks a read in progress in another thread."""
+        with contextlib.suppress(ValueError, RuntimeError, OSError):  # closed or released
+            self._response.shutdown()
+        self._response.close()
+
+    def __enter__(self) -> WatchStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _typed(item: JSONDict, rtype: ResourceType) -> JSONDict:

@@ -42,7 +42,10 @@ def load_dir(
     root: Path, *, default_namespace: str = "", limits: Limits = DEFAULT_LIMITS
 ) -> LoadResult:
     """Every object in every `*.yaml`/`*.yml` under `root`. No YAML at all is no error."""
-    found = find_yaml_files(root)
+    try:
+        found = find_yaml_files(root)
+    except Exception as err:  # e.g. an entry vanishing mid-walk: a finding, never a raise
+        return LoadResult((), (_error(Origin(str(root)), f"cannot walk the repo: {err!r}"),))
     out = _Collected(findings=list(found.findings))
     for source in found.files:
         try:
@@ -118,29 +121,42 @@ def _to_resource(
     if not isinstance(body, dict):
         findings.append(_at(doc, path, (), "a document must be a Kubernetes object (a map)"))
         return None
-    api_version, kind, name = body.get("apiVersion"), body.get("kind"), _meta(body, "name")
-    for at, value in ((("apiVersion",), api_version), (("kind",), kind)):
+    kind = _allowed_kind(doc, path, findings)
+    if kind is None:
+        return None
+    name = _meta(body, "name")
+    if not isinstance(name, str) or not name:
+        findings.append(_at(doc, path, ("metadata", "name"), "metadata.name is missing"))
+        return None
+    body = _with_namespace(body, kind, default_namespace)
+    namespace = _meta(body, "namespace")
+    scoped = namespace if kind.namespaced and isinstance(namespace, str) else ""
+    api_version = body["apiVersion"]
+    group, version = kinds.group_of(api_version), kinds.version_of(api_version)
+    return Resource(
+        ObjectRef(group, version, kind.kind, scoped, name), body, Origin(path, doc.line)
+    )
+
+
+def _allowed_kind(doc: Document, path: str, findings: list[Finding]) -> kinds.KindSpec | None:
+    api_version, kind = doc.value.get("apiVersion"), doc.value.get("kind")
+    for field_name, value in (("apiVersion", api_version), ("kind", kind)):
         if not isinstance(value, str) or not value:
-            findings.append(_at(doc, path, at, f"{at[0]} is missing"))
+            findings.append(_at(doc, path, (field_name,), f"{field_name} is missing"))
     if not isinstance(api_version, str) or not isinstance(kind, str) or not kind:
         return None
     spec = kinds.spec_for(api_version, kind)
     if spec is None:
-        allowed = f"allowed: {kinds.allowed_list()}"
-        what = f"{kind} ({api_version}) is not allowed in a policy repo; {allowed}"
-        findings.append(_at(doc, path, ("kind",), what))
-        return None
-    if not isinstance(name, str) or not name:
-        findings.append(_at(doc, path, ("metadata", "name"), "metadata.name is missing"))
-        return None
-    namespace = _meta(body, "namespace")
-    if spec.namespaced and not namespace and default_namespace:
-        namespace = default_namespace
-        body = {**body, "metadata": {**body["metadata"], "namespace": namespace}}
-    scoped = namespace if spec.namespaced and isinstance(namespace, str) else ""
-    group, version = kinds.group_of(api_version), kinds.version_of(api_version)
-    ref = ObjectRef(group, version, kind, scoped, name)
-    return Resource(ref, body, Origin(path, doc.line))
+        what = f"{kind} ({api_version}) is not allowed in a policy repo"
+        findings.append(_at(doc, path, ("kind",), f"{what}; allowed: {kinds.allowed_list()}"))
+    return spec
+
+
+def _with_namespace(body: dict[str, Any], kind: kinds.KindSpec, default: str) -> dict[str, Any]:
+    """A namespaced object without a namespace gets the default one, if there is one."""
+    if kind.namespaced and not _meta(body, "namespace") and default:
+        return {**body, "metadata": {**body["metadata"], "namespace": default}}
+    return body
 
 
 def _meta(body: dict[str, Any], key: str) -> Any:

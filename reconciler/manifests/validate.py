@@ -147,12 +147,24 @@ def _warning(path: tuple[str, ...], message: str) -> Issue:
     return Issue(path, message, Severity.WARNING)
 
 
-def _pods_only(body: Body) -> Iterator[Issue]:
-    """calico.md: a top-level namespace or service-account selector never matches a host."""
+_HOST_ONLY = ("preDNAT", "doNotTrack", "applyOnForward")  # they act on host endpoints only
+
+
+def _host_flags_on_pods(body: Body) -> Iterator[Issue]:
+    """calico.md: a top-level namespace or service-account selector never matches a host.
+
+    That is a fine way to keep a pod policy off the nodes (example-repo does), so it only
+    warns when the policy also asks for host-only behaviour, which then never happens.
+    """
+    spec = _spec(body)
+    flags = [flag for flag in _HOST_ONLY if spec.get(flag) is True]
     for field in ("namespaceSelector", "serviceAccountSelector"):
-        if _spec(body).get(field):
-            message = f"a GlobalNetworkPolicy with a {field} never selects host endpoints"
-            yield _warning(("spec", field), message + ": it applies to pods only")
+        if flags and spec.get(field):
+            message = (
+                f"a top-level {field} means this policy never selects a host endpoint, "
+                f"so {', '.join(flags)} (host endpoints only) has no effect"
+            )
+            yield _warning(("spec", field), message)
 
 
 def _log_only(body: Body) -> Iterator[Issue]:
@@ -181,7 +193,7 @@ _RESOURCE_CHECKS: dict[tuple[str, str], tuple[Callable[[Body], Iterator[Issue]],
     (CALICO, "Tier"): (_default_tier_order,),
     (CALICO, "GlobalNetworkSet"): (_no_namespace_label,),
     (CALICO, "NetworkSet"): (_no_namespace_label,),
-    (CALICO, "GlobalNetworkPolicy"): (_pods_only, _log_only),
+    (CALICO, "GlobalNetworkPolicy"): (_host_flags_on_pods, _log_only),
     (CALICO, "NetworkPolicy"): (_log_only,),
     (CALICO, "KubeControllersConfiguration"): (_named_default,),
 }

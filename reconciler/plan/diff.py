@@ -124,8 +124,14 @@ def compare(*, desired: Body, live: Body | None, owned: Iterable[Path] = ()) -> 
     after = _compact(_project(want, scope, (), rules), rules.keep)
     if live is None:
         return tuple(_walk((), None, after))
-    have = _project(_prepared(live, rules), scope, (), rules)
+    have = _project(_prepared(_lean(live), rules), scope, (), rules)
     return tuple(_walk((), _compact(have, rules.keep), after))
+
+
+def _lean(live: Body) -> dict[str, Any]:
+    """Live minus what is never compared (managedFields is most of a live object)."""
+    meta = {k: v for k, v in (live.get("metadata") or {}).items() if k != "managedFields"}
+    return {**{k: v for k, v in live.items() if k != "status"}, "metadata": meta}
 
 
 def render_path(path: Path) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import textwrap
@@ -15,8 +14,6 @@ from hypothesis import strategies as st
 
 from reconciler import kinds
 from reconciler.manifests import Limits, LoadResult, load_dir, load_text
-from reconciler.manifests.schema import Dict, Node, Obj, Seq
-from reconciler.manifests.specs import SPECS
 from reconciler.model import Finding, ObjectRef, Severity
 
 
@@ -617,47 +614,24 @@ def test_a_file_with_many_problems_reports_every_one_in_order(tmp_path: Path) ->
 
 # --- never raise -------------------------------------------------------------------------
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
-    max_leaves=20,
-)
+
+YAMLISH = st.text(alphabet=st.sampled_from(list("ak: -[]{}&*!|>'\"#\n\t,?%@<=~0129.")))
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.text(max_size=200))
+@settings(max_examples=300, deadline=None)
+@given(YAMLISH | st.text(max_size=100))
 def test_any_text_gives_findings_not_exceptions(text: str) -> None:
     result = load_text(text, path="fuzz.yaml")
 
     assert all(f.origin is not None and f.origin.path == "fuzz.yaml" for f in result.findings)
-
-
-def field_names(node: Node) -> set[str]:
-    """Every field name in a schema, so the fuzzing below reaches the real checks."""
-    if isinstance(node, Obj):
-        return set(node.fields).union(*(field_names(n) for n in node.fields.values()))
-    if isinstance(node, Seq):
-        return field_names(node.item)
-    return field_names(node.value) if isinstance(node, Dict) else set()
-
-
-KNOWN_FIELDS = st.sampled_from(sorted(set().union(*(field_names(n) for n in SPECS.values()))))
-spec_like = st.recursive(
-    json_values,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KNOWN_FIELDS, inner, max_size=4),
-    max_leaves=30,
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    st.sampled_from([(av, kind) for av, by_kind in kinds.ALLOWED.items() for kind in by_kind]),
-    spec_like,
-)
-def test_any_spec_gives_findings_not_exceptions(kind: tuple[str, str], spec: object) -> None:
-    body = {"apiVersion": kind[0], "kind": kind[1], "metadata": {"name": "x"}, "spec": spec}
-    text = json.dumps(body)  # JSON is YAML
-
-    result = load_text(text, path="fuzz.yaml", default_namespace="ns")
-
     assert not any("internal error" in f.message for f in result.findings)
+
+
+def test_the_example_repo_loads_without_findings() -> None:
+    # Guards against false positives on the policies we ship as the reference.
+    repo = Path(__file__).resolve().parents[2] / "example-repo"
+
+    result = load_dir(repo)
+
+    assert result.findings == (), [str(f) for f in result.findings]
+    assert len(result.resources) > 10

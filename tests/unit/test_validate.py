@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Mapping
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from reconciler import kinds
 from reconciler.manifests import load_text, validate_resource
+from reconciler.manifests.schema import Dict, Node, Obj, Seq
+from reconciler.manifests.specs import SPECS, family_of
 from reconciler.model import Finding, ObjectRef, Origin, Resource, Severity
 
 SPEC_LINE = 6  # apiVersion, kind, metadata, name, spec:, then the spec's first line
@@ -892,17 +898,33 @@ def test_k8s_network_policy_without_spec_points_at_the_document() -> None:
 # --- warnings ----------------------------------------------------------------------------
 
 
-def test_top_level_namespace_selector_on_a_global_policy_warns() -> None:
-    text = gnp("namespaceSelector: team == 'a'\nserviceAccountSelector: all()\n")
+def test_host_only_flags_with_a_pod_only_selector_warn() -> None:
+    text = gnp(
+        "namespaceSelector: team == 'a'\nserviceAccountSelector: all()\n"
+        "preDNAT: true\napplyOnForward: true\n"
+    )
 
     warnings = findings(text, Severity.WARNING)
 
     assert findings(text) == []
-    assert [(place(w), "never selects host endpoints" in w.message) for w in warnings] == [
-        (("p.yaml:6", "spec.namespaceSelector"), True),
-        (("p.yaml:7", "spec.serviceAccountSelector"), True),
+    assert [(place(w), w.message) for w in warnings] == [
+        (
+            ("p.yaml:6", "spec.namespaceSelector"),
+            "a top-level namespaceSelector means this policy never selects a host endpoint, "
+            "so preDNAT, applyOnForward (host endpoints only) has no effect",
+        ),
+        (
+            ("p.yaml:7", "spec.serviceAccountSelector"),
+            "a top-level serviceAccountSelector means this policy never selects a host "
+            "endpoint, so preDNAT, applyOnForward (host endpoints only) has no effect",
+        ),
     ]
-    assert findings(gnp("selector: all()\n"), Severity.WARNING) == []
+
+
+def test_a_pod_only_selector_alone_does_not_warn() -> None:
+    # Keeping a pod policy off the nodes this way is deliberate (example-repo does it).
+    assert findings(gnp("namespaceSelector: all()\ntypes: [Ingress]\n"), Severity.WARNING) == []
+    assert findings(gnp("preDNAT: true\napplyOnForward: true\n"), Severity.WARNING) == []
 
 
 def test_a_policy_whose_only_action_is_log_warns() -> None:
@@ -927,7 +949,7 @@ def test_a_kube_controllers_configuration_not_named_default_warns() -> None:
 
 
 def test_warnings_alone_leave_the_load_ok() -> None:
-    result = load_text(gnp("namespaceSelector: all()\n"), path="p.yaml")
+    result = load_text(gnp("ingress: [{action: Log}]\n"), path="p.yaml")
 
     assert result.ok
     assert len(result.findings) == 1
@@ -990,3 +1012,44 @@ def test_a_lines_map_moves_findings_to_their_field() -> None:
         Origin("templates/hep.yaml", 12, "HostEndpointTemplate/nodes", "Node/worker-1"),
         "spec.nets[0]",
     )
+
+
+# --- never raise -------------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=20,
+)
+
+
+def shaped(node: Node, depth: int = 0) -> st.SearchStrategy[Any]:
+    """Values shaped like the schema, with any JSON (right type or not) at every level."""
+    if depth > 8:
+        return json_values
+    if isinstance(node, Obj):
+        fields = {k: shaped(n, depth + 1) for k, n in node.fields.items()}
+        return st.fixed_dictionaries({}, optional=fields) | json_values
+    if isinstance(node, Seq):
+        return st.lists(shaped(node.item, depth + 1), max_size=3) | json_values
+    if isinstance(node, Dict):
+        return st.dictionaries(st.text(max_size=5), shaped(node.value, depth + 1), max_size=2)
+    return json_values
+
+
+KINDS = [(av, kind) for av, by_kind in kinds.ALLOWED.items() for kind in by_kind]
+SHAPED = {(av, kind): shaped(SPECS[(family_of(kinds.group_of(av)), kind)]) for av, kind in KINDS}
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(KINDS).flatmap(lambda k: st.tuples(st.just(k), SHAPED[k])))
+def test_any_spec_gives_findings_not_exceptions(case: tuple[tuple[str, str], Any]) -> None:
+    (api_version, kind), spec = case
+    metadata = {"name": "x", "namespace": "ns"}
+    body = {"apiVersion": api_version, "kind": kind, "metadata": metadata, "spec": spec}
+    group, version = kinds.group_of(api_version), kinds.version_of(api_version)
+    res = Resource(ObjectRef(group, version, kind, "ns", "x"), body, Origin("fuzz.yaml"))
+
+    found = validate_resource(res)  # raising would fail the test
+
+    assert all(f.ref == res.ref for f in found)

@@ -1,0 +1,74 @@
+"""One measured phase in its own process (so peak RSS is the phase's own)."""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+from reconciler import pipeline
+from reconciler.applyset import ApplySet
+from reconciler.cluster.client import Cluster, Connection
+from reconciler.model import GroupKind, Revision
+from reconciler.observe import discover
+from reconciler.plan import PlanOptions
+
+WRITES = ("apply", "delete", "create")
+
+
+def main(phase: str, repo: Path, kubeconfig: str, name: str) -> None:
+    cluster = Cluster.connect(Connection(kubeconfig=kubeconfig))
+    settings = pipeline.Settings(ApplySet(name, "policy-reconciler"), PlanOptions())
+    started = time.perf_counter()
+    kinds, render_s = (
+        (bare_lists(cluster, settings), 0.0)
+        if phase == "bare-list"
+        else reconcile(cluster, repo, settings)
+    )
+    seconds = time.perf_counter() - started
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    requests = dict(cluster.requests)
+    writes = sum(requests.get(v, 0) for v in WRITES)
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "render_s": render_s,
+                "rss_mib": rss,
+                "requests": requests,
+                "kinds": kinds,
+                "writes": writes,
+            }
+        )
+    )
+
+
+def reconcile(cluster: Cluster, repo: Path, settings: pipeline.Settings) -> tuple[int, float]:
+    started = time.perf_counter()
+    rendered = pipeline.render(repo, Revision("dir:bench", str(repo)), settings)
+    render_s = time.perf_counter() - started
+    planned = pipeline.plan(cluster, rendered, settings)
+    result = pipeline.apply(cluster, planned, settings)
+    if not result.ok:
+        raise SystemExit(f"apply failed: {result.failed[:3]} {result.notes}")
+    return len(planned.inventories.final.group_kinds), render_s
+
+
+def bare_lists(cluster: Cluster, settings: pipeline.Settings) -> int:
+    """The floor: the same label-selected LISTs with nothing else around them."""
+    types = discover(cluster, pipeline.detect_flavour(cluster, settings.calico))
+    kinds = [
+        ("crd.projectcalico.org", "HostEndpoint"),
+        ("crd.projectcalico.org", "GlobalNetworkPolicy"),
+        ("crd.projectcalico.org", "NetworkPolicy"),
+        ("networking.k8s.io", "NetworkPolicy"),
+    ]
+    for group, kind in kinds:
+        cluster.list(types.of(GroupKind(group, kind)), label_selector=settings.applyset.selector)
+    return len(kinds)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4])

@@ -1,0 +1,263 @@
+"""One reconcile: fetch -> render -> plan -> apply -> judge, as a straight pipeline.
+
+Each step either hands its value to the next or stops the run with exactly one
+reason (`_Stop`). A revision that fails to load, validate or dry-run is refused
+as a whole and the last good revision stays in force: nothing is written and
+nothing pruned, and self-heal keeps enforcing the last good one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from reconciler import pipeline
+from reconciler.cluster import errors
+from reconciler.cluster.client import Cluster
+from reconciler.controller.record import REASONS, Reason, Result, RunRecord
+from reconciler.controller.status import now_rfc3339
+from reconciler.model import Action, ApplyResult, Change, Plan, Revision
+from reconciler.source import errors as source_errors
+
+DRIFT = "drift"  # the trigger of a self-heal: re-plan the last good revision, no fetch
+MAX_ERRORS = 20
+
+# Most specific first: the first class in an exception's MRO found here wins.
+SOURCE_REASONS: Mapping[type[source_errors.SourceError], Reason] = {
+    source_errors.SignatureError: Reason.SIGNATURE,
+    source_errors.PathError: Reason.INVALID,
+    source_errors.AuthFailed: Reason.AUTH,
+    source_errors.RefNotFound: Reason.REF,
+    source_errors.Unreachable: Reason.UNREACHABLE,
+    source_errors.SourceError: Reason.FETCH,
+}
+
+
+class Source(Protocol):
+    def fetch(self) -> Revision: ...
+
+    def redacted_url(self) -> str: ...
+
+
+class Interrupted(Exception):  # a signal, not an error
+    """Raised between two writes when the run must stop (shutdown, lost leadership)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A finished run: the record everyone reads, and the plan/result for reports."""
+
+    record: RunRecord
+    plan: Plan | None = None
+    result: ApplyResult | None = None
+    accepted: bool = False  # the revision passed load, validation and dry-run
+
+
+class _Stop(Exception):
+    """Control flow: ends the run with one reason."""
+
+    def __init__(self, reason: Reason, message: str) -> None:
+        super().__init__(message)
+        self.reason, self.message = reason, message
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """What the run learnt so far; becomes the RunRecord at the end."""
+
+    trigger: str
+    started: str = field(default_factory=now_rfc3339)
+    clock: float = field(default_factory=time.monotonic)
+    revision: Revision | None = None
+    plan: Plan | None = None
+    result: ApplyResult | None = None
+    done: list[Change] = field(default_factory=list)
+    heals: tuple[Change, ...] = ()  # writes that undid an out-of-band change
+
+
+class Reconciler:
+    """Holds the last good revision between runs; runs are serialised by the caller."""
+
+    def __init__(
+        self,
+        *,
+        cluster: Cluster,
+        source: Source,
+        settings: pipeline.Settings,
+        may_write: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self.cluster = cluster
+        self.source = source
+        self.settings = settings
+        self._may_write = may_write
+        self.last_good: pipeline.Rendered | None = None
+        self.applied: str = ""  # revision id last applied in full
+        self.planned: pipeline.Planned | None = None  # of the last run that planned
+
+    def reconcile(self, triggers: frozenset[str]) -> Run:
+        attempt = _Attempt("+".join(sorted(triggers)))
+        try:
+            rendered = self._rendered(triggers, attempt)
+            planned = self._plan(rendered, attempt)
+            result = self._apply(planned, attempt)
+            reason, message = self._judge(rendered, planned, result, attempt)
+        except _Stop as stop:
+            return self._finish(attempt, stop.reason, stop.message, ())
+        return self._finish(attempt, reason, message, _errors(planned.plan, result))
+
+    # -- the steps -------------------------------------------------------------------
+
+    def _rendered(self, triggers: frozenset[str], attempt: _Attempt) -> pipeline.Rendered:
+        if triggers == {DRIFT} and self.last_good is not None:
+            attempt.revision = self.last_good.revision
+            return self.last_good
+        try:
+            revision = self.source.fetch()
+        except source_errors.SourceError as exc:
+            raise _Stop(_source_reason(exc), exc.message) from exc
+        attempt.revision = revision
+        return pipeline.render(Path(revision.path), revision, self.settings)
+
+    def _plan(self, rendered: pipeline.Rendered, attempt: _Attempt) -> pipeline.Planned:
+        try:
+            planned = pipeline.plan(self.cluster, rendered, self.settings)
+        except errors.KubeError as exc:
+            raise _Stop(Reason.CLUSTER, f"planning failed: {exc.message}") from exc
+        attempt.plan = planned.plan
+        self.planned = planned
+        if planned.suspended:
+            raise _Stop(Reason.SUSPENDED, "suspended by the ApplySet parent's annotation")
+        return planned
+
+    def _apply(self, planned: pipeline.Planned, attempt: _Attempt) -> ApplyResult:
+        if not self._may_write():
+            raise _Stop(Reason.INTERRUPTED, "stopped before applying")
+
+        def progress(change: Change, _status: str) -> None:
+            attempt.done.append(change)
+            if not self._may_write():
+                raise Interrupted
+
+        try:
+            result = pipeline.apply(self.cluster, planned, self.settings, progress=progress)
+        except Interrupted:
+            raise _Stop(Reason.INTERRUPTED, _interrupted(attempt, planned.plan)) from None
+        except errors.KubeError as exc:  # dry-run or inventory write failed to connect
+            raise _Stop(Reason.CLUSTER, f"apply failed: {exc.message}") from exc
+        attempt.result = result
+        return result
+
+    def _judge(
+        self,
+        rendered: pipeline.Rendered,
+        planned: pipeline.Planned,
+        result: ApplyResult,
+        attempt: _Attempt,
+    ) -> tuple[Reason, str]:
+        plan, short = planned.plan, _short(rendered.revision)
+        if result.notes:
+            reason = Reason.INVALID if plan.errors else Reason.CONFLICT
+            return reason, f"revision {short} refused: {'; '.join(result.notes)}{self._kept()}"
+        if result.failed and _rejected_in_dry_run(result):
+            count = len(result.failed)
+            return Reason.REJECTED, (
+                f"revision {short} refused: the API server rejected {count} object(s) in the "
+                f"dry-run: {result.failed[0].change.ref}: {result.failed[0].message}{self._kept()}"
+            )
+        self.last_good = rendered  # it passed load, validation and dry-run
+        if result.failed:
+            failure = result.failed[0]
+            return Reason.APPLY, f"applying {failure.change.ref} failed: {failure.message}"
+        same = rendered.revision.id == self.applied  # then a create restores a deletion
+        self.applied = rendered.revision.id
+        if not result.done:
+            return Reason.UP_TO_DATE, f"revision {short} is in force; nothing to change"
+        attempt.heals = tuple(c for c in result.done if _is_heal(c, same_revision=same))
+        reason = Reason.DRIFT_HEALED if len(attempt.heals) == len(result.done) else Reason.APPLIED
+        return reason, _applied_message(rendered.revision, result.done, attempt.heals)
+
+    def _kept(self) -> str:
+        if self.last_good is None:
+            return "; no revision has been applied yet"
+        return f"; revision {_short(self.last_good.revision)} stays in force"
+
+    def _finish(
+        self, attempt: _Attempt, reason: Reason, message: str, errs: tuple[str, ...]
+    ) -> Run:
+        revision = attempt.revision or Revision("", "")
+        written = Counter(c.action.value for c in attempt.done)
+        planned = Counter(c.action.value for c in attempt.plan.changes) if attempt.plan else {}
+        failing = REASONS[reason].result in (Result.REFUSED, Result.FAILED)
+        record = RunRecord(
+            trigger=attempt.trigger,
+            reason=reason,
+            message=message,
+            revision=revision.id,
+            subject=revision.subject,
+            started=attempt.started,
+            finished=now_rfc3339(),
+            duration=round(time.monotonic() - attempt.clock, 3),
+            planned=dict(planned),
+            written=dict(written),
+            errors=errs or ((message,) if failing else ()),
+            drift=tuple(heal_note(c) for c in attempt.heals),
+        )
+        accepted = self.last_good is not None and self.last_good.revision == revision
+        return Run(record, attempt.plan, attempt.result, accepted=accepted)
+
+
+def heal_note(change: Change) -> str:
+    """ "GlobalNetworkPolicy/allow-ssh by kubectl-edit at <time>", for logs and Events."""
+    if change.action is Action.CREATE:
+        return f"{change.ref} (deleted outside Git)"
+    who = ", ".join(f"{f.manager} at {f.time}" for f in change.drifted_by) or "another manager"
+    return f"{change.ref} by {who}"
+
+
+def _is_heal(change: Change, *, same_revision: bool) -> bool:
+    return change.action is Action.DRIFT or (same_revision and change.action is Action.CREATE)
+
+
+def _source_reason(exc: source_errors.SourceError) -> Reason:
+    for cls in type(exc).__mro__:
+        if cls in SOURCE_REASONS:
+            return SOURCE_REASONS[cls]
+    return Reason.FETCH
+
+
+def _rejected_in_dry_run(result: ApplyResult) -> bool:
+    """The executor stops at the first failed real write and skips the rest; a dry-run
+    rejection fails before any write and skips every write."""
+    writes = sum(1 for c in result.plan.changes if c.action.writes)
+    return not result.done and len(result.skipped) == writes
+
+
+def _errors(plan: Plan, result: ApplyResult) -> tuple[str, ...]:
+    found = [str(f) for f in plan.errors] + [f"{f.change.ref}: {f.message}" for f in result.failed]
+    return tuple(found[:MAX_ERRORS])
+
+
+def _short(revision: Revision) -> str:
+    return revision.id[:12] if not revision.id.startswith("dir:") else revision.id
+
+
+def _applied_message(
+    revision: Revision, done: tuple[Change, ...], heals: tuple[Change, ...]
+) -> str:
+    counts = Counter(c.action.value for c in done)
+    summary = ", ".join(f"{n} {action}" for action, n in sorted(counts.items()))
+    text = f"applied revision {_short(revision)}: {summary}"
+    notes = "; ".join(heal_note(c) for c in heals)
+    return f"{text}; healed drift on {notes}" if notes else text
+
+
+def _interrupted(attempt: _Attempt, plan: Plan) -> str:
+    writes = sum(1 for c in plan.changes if c.action.writes)
+    return (
+        f"stopped between two writes after {len(attempt.done)} of {writes}; "
+        "the next run resumes from the live state"
+    )

@@ -1,0 +1,40 @@
+"""Source stage: Git fetch + checkout + signature check -> a Revision (sha, tree path).
+
+    source = GitSource(SourceSpec(url="https://git.example/policies.git", path="prod",
+                                  auth=GitAuth(token_file=Path("/secrets/git/token"))))
+    revision = source.fetch()  # Revision(id=<sha>, path=<dir of prod/>, author, subject)
+
+Errors are SourceError subclasses with secret-free messages; `error.transient` tells a
+retry-worthy failure (Unreachable, CacheBusy) from one that needs a human.
+"""
+
+from reconciler.source.auth import GitAuth
+from reconciler.source.errors import (
+    AuthFailed,
+    CacheBusy,
+    ConfigError,
+    PathError,
+    RefNotFound,
+    RepositoryNotFound,
+    SignatureError,
+    SourceError,
+    Unreachable,
+)
+from reconciler.source.git import GitSource, SourceSpec
+from reconciler.source.verify import Verification
+
+__all__ = [
+    "AuthFailed",
+    "CacheBusy",
+    "ConfigError",
+    "GitAuth",
+    "GitSource",
+    "PathError",
+    "RefNotFound",
+    "RepositoryNotFound",
+    "SignatureError",
+    "SourceError",
+    "SourceSpec",
+    "Unreachable",
+    "Verification",
+]

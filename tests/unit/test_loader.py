@@ -242,7 +242,8 @@ def test_syntax_error_points_at_its_line() -> None:
     error = only_error(load_text(text, path="p.yaml"))
 
     assert where(error) == "p.yaml:2"
-    assert error.message == "YAML error: mapping values are not allowed here"
+    # libyaml says "...in this context", PyYAML's Python scanner "...here".
+    assert error.message.startswith("YAML error: mapping values are not allowed")
 
 
 def test_documents_before_a_syntax_error_still_load() -> None:
@@ -395,10 +396,10 @@ def test_values_json_cannot_hold_are_refused(line: str, message: str) -> None:
 def test_control_characters_are_a_yaml_error_with_a_line() -> None:
     error = only_error(load_text("a: 1\nb: \x07\n", path="p.yaml"))
 
-    assert (where(error), error.message) == (
-        "p.yaml:2",
-        "YAML error: character #x0007: special characters are not allowed",
-    )
+    assert where(error) == "p.yaml:2"
+    # libyaml says "control characters", PyYAML's Python reader "special characters".
+    assert error.message.startswith("YAML error: character #x0007: ")
+    assert error.message.endswith("characters are not allowed")
 
 
 # --- objects and the kinds allowlist -----------------------------------------------------

@@ -49,7 +49,14 @@ from typing import Any
 
 from reconciler.calico import metadata
 from reconciler.calico.rules import TIER_LABEL, StorageRules, rules_for, tier_of
-from reconciler.kinds import CALICO_CRD, CALICO_V3, TIERED_KINDS, group_of, version_of
+from reconciler.kinds import (
+    CALICO_CRD,
+    CALICO_V3,
+    K8S_NETWORKING,
+    TIERED_KINDS,
+    group_of,
+    version_of,
+)
 from reconciler.model import ObjectRef, Resource
 
 _VERSIONS = {CALICO_V3: "v3", CALICO_CRD: "v1"}
@@ -97,6 +104,8 @@ class Flavour:
         """The body to server-side-apply for a desired Resource."""
         if self.is_crd and res.ref.group == CALICO_V3:
             return _to_crd(res, rules_for(self.calico))
+        if res.ref.group == K8S_NETWORKING:
+            return _with_policy_types(res.body)
         return copy.deepcopy(dict(res.body))
 
     def from_cluster(self, body: Mapping[str, Any]) -> tuple[ObjectRef, dict[str, Any]]:
@@ -109,6 +118,20 @@ class Flavour:
         if group == CALICO_V3:
             out["metadata"] = _without_implied_tier_label(out["metadata"], out)
         return _ref_of(out), out
+
+
+def _with_policy_types(body: Mapping[str, Any]) -> dict[str, Any]:
+    """Kubernetes NetworkPolicy with `policyTypes` written out as the API server defaults it.
+
+    Left implicit, the field is not ours under server-side apply, so an out-of-band
+    edit to it could never be healed; explicit, it is (and the intent is visible).
+    """
+    out = copy.deepcopy(dict(body))
+    spec = out.get("spec") or {}
+    if not spec.get("policyTypes"):
+        types = ["Ingress", "Egress"] if spec.get("egress") else ["Ingress"]
+        out["spec"] = {**spec, "policyTypes": types}
+    return out
 
 
 def v3_flavour() -> Flavour:

@@ -342,3 +342,26 @@ def test_example_repo_applies_cleanly_with_no_false_drift_afterwards(
     assert drifting == {}
     assert len(again.changes) == len(plan.changes)
     assert not [r for r in audit.requests(user_agent=user_agent, since=start) if r.is_write]
+
+
+def test_out_of_band_policy_types_edit_on_a_kubernetes_policy_is_healed(
+    cluster: Cluster, repo: Repo, uid: str, app_ns: str
+) -> None:
+    repo.write("np.yaml", k8s_np(f"{uid}-web", app_ns, ingress=[{"ports": [{"port": 80}]}]))
+    body = repo.root / "np.yaml"
+    body.write_text(body.read_text().replace("  policyTypes:\n  - Ingress\n", ""))
+    reconcile(cluster, repo)
+    np_type = ResourceType("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", True)
+    cluster.request(
+        "PATCH",
+        np_type.path(app_ns, f"{uid}-web"),
+        verb="patch",
+        query={"fieldManager": "kubectl-edit"},
+        body={"spec": {"policyTypes": ["Ingress", "Egress"]}},
+        content_type="application/merge-patch+json",
+    )
+    plan, result = reconcile(cluster, repo)
+    assert [c.action for c in plan.changes] == [Action.DRIFT]
+    assert result.ok
+    live = cluster.get(np_type, f"{uid}-web", app_ns)
+    assert live is not None and live["spec"]["policyTypes"] == ["Ingress"]

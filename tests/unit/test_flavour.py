@@ -594,3 +594,26 @@ def test_v3_flavour_round_trip_is_identity(res: Resource) -> None:
     assert flavour.to_cluster(res) == res.body
     assert flavour.from_cluster(res.body) == (res.ref, res.body)
     assert flavour.cluster_ref(res.ref) == res.ref
+
+
+@pytest.mark.parametrize(
+    ("spec", "types"),
+    [
+        ({"podSelector": {}}, ["Ingress"]),
+        ({"podSelector": {}, "egress": [{"ports": [{"port": 53}]}]}, ["Ingress", "Egress"]),
+        ({"podSelector": {}, "policyTypes": ["Egress"]}, ["Egress"]),
+    ],
+)
+def test_kubernetes_policy_types_are_written_out_as_the_server_defaults_them(
+    spec: dict[str, Any], types: list[str]
+) -> None:
+    body = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "p", "namespace": "shop"},
+        "spec": spec,
+    }
+    ref = ObjectRef("networking.k8s.io", "v1", "NetworkPolicy", "shop", "p")
+    out = crd_flavour().to_cluster(Resource(ref, body, Origin("p.yaml", 1)))
+    assert out["spec"]["policyTypes"] == types
+    assert "policyTypes" not in body["spec"] or body["spec"]["policyTypes"] == types  # input kept

@@ -12,6 +12,7 @@ demo: $(STAMP)
 	@PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
 test: $(STAMP) lint typecheck
+	bash scripts/system-deps.sh
 	$(BIN)/policy-reconciler local-cluster build
 	$(BIN)/pytest
 

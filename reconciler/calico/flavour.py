@@ -42,7 +42,6 @@ written: the backend's tier client applies them on every read
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -57,7 +56,7 @@ from reconciler.kinds import (
     group_of,
     version_of,
 )
-from reconciler.model import ObjectRef, Resource
+from reconciler.model import ObjectRef, Resource, thaw
 
 _VERSIONS = {CALICO_V3: "v3", CALICO_CRD: "v1"}
 
@@ -106,7 +105,7 @@ class Flavour:
             return _to_crd(res, rules_for(self.calico))
         if res.ref.group == K8S_NETWORKING:
             return _with_policy_types(res.body)
-        return copy.deepcopy(dict(res.body))
+        return thaw(res.body)
 
     def from_cluster(self, body: Mapping[str, Any]) -> tuple[ObjectRef, dict[str, Any]]:
         """A live object -> (user ref, user-view body)."""
@@ -126,7 +125,7 @@ def _with_policy_types(body: Mapping[str, Any]) -> dict[str, Any]:
     Left implicit, the field is not ours under server-side apply, so an out-of-band
     edit to it could never be healed; explicit, it is (and the intent is visible).
     """
-    out = copy.deepcopy(dict(body))
+    out = thaw(body)
     spec = out.get("spec") or {}
     if not spec.get("policyTypes"):
         types = ["Ingress", "Egress"] if spec.get("egress") else ["Ingress"]
@@ -168,7 +167,7 @@ def _spec_tier(body: Mapping[str, Any]) -> str:
 
 
 def _to_crd(res: Resource, rules: StorageRules) -> dict[str, Any]:
-    body = copy.deepcopy(dict(res.body))
+    body = thaw(res.body)
     body.pop("metadata", None)
     if res.ref.kind in TIERED_KINDS and isinstance(body.get("spec"), Mapping):
         body["spec"] = _with_types(body["spec"])

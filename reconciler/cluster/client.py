@@ -56,6 +56,9 @@ class Connection:
     kubeconfig: str = ""
     context: str = ""
     user_agent: str = USER_AGENT
+    # Act as this user (`kubectl --as`), e.g. "system:serviceaccount:<ns>:<name>": the API
+    # server then authorizes every request as that user (the caller needs `impersonate`).
+    impersonate: str = ""
 
 
 class Cluster:
@@ -74,6 +77,9 @@ class Cluster:
         name = _load_config(conn, configuration)
         api = k8s.ApiClient(configuration)
         api.user_agent = conn.user_agent
+        if conn.impersonate:
+            api.set_default_header("Impersonate-User", conn.impersonate)
+            name = f"{name} as {conn.impersonate}"
         return cls(api, name=name)
 
     # -- transport -------------------------------------------------------------------
@@ -154,6 +160,11 @@ class Cluster:
     def _count(self, verb: str) -> None:
         with self._lock:
             self.requests[verb] += 1
+
+    def request_counts(self) -> dict[str, int]:
+        """A consistent copy of `requests`, safe to read while other threads send."""
+        with self._lock:
+            return dict(self.requests)
 
     # -- discovery -------------------------------------------------------------------
 
@@ -293,8 +304,13 @@ class WatchStream:
 
 
 def _typed(item: JSONDict, rtype: ResourceType) -> JSONDict:
-    """LIST items omit apiVersion/kind; put them back so bodies are self-describing."""
-    return {"apiVersion": rtype.api_version, "kind": rtype.kind, **item}
+    """LIST items omit apiVersion/kind; put them back so bodies are self-describing.
+
+    Set in place: the item was just decoded and nothing else holds it.
+    """
+    item["apiVersion"] = rtype.api_version
+    item["kind"] = rtype.kind
+    return item
 
 
 def _load_config(conn: Connection, configuration: k8s.Configuration) -> str:

@@ -54,6 +54,7 @@ _SCHEMES: Mapping[str, Transport] = {
     "file": "file",
 }  # fmt: skip
 _SCP_LIKE = re.compile(r"^(?:[^@/]+@)?[^/:]+:")  # git's rule: "host:path" before any "/"
+_HELPER = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")  # "ext::cmd": a remote helper runs commands
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,8 @@ class Prepared:
 
 
 def transport(url: str) -> Transport:
+    if _HELPER.match(url):
+        raise ConfigError("remote helper URLs (<transport>::<address>) are not supported")
     scheme, sep, _ = url.partition("://")
     if sep:
         kind = _SCHEMES.get(scheme.lower())
@@ -131,7 +134,8 @@ def prepared(auth: GitAuth, *, url: str, workdir: Path, timeout: float) -> Itera
     if kind == "http" and auth.token_file is not None:
         token = _read_secret(auth.token_file, what="token file")
         value = _header_value(auth, token)
-        scrub = Scrubber(url, redact(url), (*url_secrets, token, value))
+        encoded = value.partition(" ")[2]
+        scrub = Scrubber(url, redact(url), (*url_secrets, token, encoded))
         yield Prepared(base_env([("http.extraHeader", f"Authorization: {value}")]), scrub)
         return
     scrub = Scrubber(url, redact(url), url_secrets)

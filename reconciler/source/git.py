@@ -114,7 +114,7 @@ class GitSource:
     def _fetch_commit(self, git: Runner) -> str:
         """A pinned commit never changes: once we hold it, no network is needed."""
         commit, branch = self.spec.commit, self.spec.branch
-        held = _peel(git, commit)
+        held = _peel_commit(git, commit)
         if held:
             return held
         if len(commit) in _FULL_SHA:
@@ -124,7 +124,7 @@ class GitSource:
             except RefNotFound:
                 log.debug("the server does not serve %s by sha: fetching the branch", commit)
         self._fetch(git, f"+refs/heads/{branch}:refs/remotes/origin/{branch}", full=True)
-        found = _peel(git, commit)
+        found = _peel_commit(git, commit)
         if found is None:
             raise RefNotFound(
                 f"commit {commit} not found on branch {branch!r} of {self.redacted_url()}"
@@ -191,6 +191,12 @@ class GitSource:
 def _peel(git: Runner, ref: str) -> str | None:
     out = git.ok("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", what="rev-parse")
     return out.strip() if out else None
+
+
+def _peel_commit(git: Runner, commit: str) -> str | None:
+    """The full sha of a (short) commit sha; a ref that happens to look like one is no match."""
+    sha = _peel(git, commit)
+    return sha if sha and sha.startswith(commit) else None
 
 
 def _subject(commit: Commit) -> str:

@@ -53,3 +53,25 @@ def cluster(control_plane: localcluster.ClusterInfo, user_agent: str) -> Iterato
 @pytest.fixture
 def audit(control_plane: localcluster.ClusterInfo) -> AuditLog:
     return AuditLog(Path(control_plane.audit_log), control_plane.kubeconfig)
+
+
+RECONCILER_NAMESPACE = "policy-reconciler"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def reconciler_namespace(request: pytest.FixtureRequest) -> str:
+    """The reconciler's own namespace (ApplySet parents, status, events, leases).
+
+    Created only for test runs that use the control plane at all.
+    """
+    if not any("control_plane" in item.fixturenames for item in request.session.items):
+        return RECONCILER_NAMESPACE
+    info: localcluster.ClusterInfo = request.getfixturevalue("control_plane")
+    localcluster.kubectl(
+        info,
+        "apply",
+        "-f",
+        "-",
+        stdin=(f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {RECONCILER_NAMESPACE}\n"),
+    )
+    return RECONCILER_NAMESPACE

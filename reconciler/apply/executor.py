@@ -145,6 +145,15 @@ def _prune(target: Target, change: Change) -> None:
 
 def _record(target: Target, current: Inventory | None, wanted: Inventory) -> None:
     """Write the parent only when its record changes: a steady-state run writes nothing."""
-    if current != wanted:
-        body = parent_body(target.applyset, wanted)
+    if current == wanted:
+        return
+    body = parent_body(target.applyset, wanted)
+    try:
         target.cluster.apply(CONFIGMAPS, body, force=True, field_manager=target.field_manager)
+    except errors.NotFound as exc:
+        ns = target.applyset.namespace
+        raise errors.NotFound(
+            f"namespace {ns!r}, where the ApplySet parent ConfigMap records what we own, "
+            f"does not exist: create it (kubectl create namespace {ns}) or pass --namespace; "
+            "nothing was written"
+        ) from exc

@@ -31,18 +31,6 @@ GNP = ResourceType(
 HEP = ResourceType("crd.projectcalico.org", "v1", "HostEndpoint", "hostendpoints", False)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _namespace(control_plane: ClusterInfo) -> None:
-    """The reconciler's own namespace, where ApplySet parents live."""
-    kubectl(
-        control_plane,
-        "apply",
-        "-f",
-        "-",
-        stdin=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NAMESPACE}\n",
-    )
-
-
 @pytest.fixture
 def repo(tmp_path: Path, uid: str) -> Repo:
     return Repo(tmp_path / "repo", uid)

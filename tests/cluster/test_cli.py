@@ -1,0 +1,106 @@
+"""`policy-reconciler plan|apply` as a user runs them: exit codes, output, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reconciler.localcluster import ClusterInfo
+from tests.cluster.engine import NAMESPACE, Repo, gnp
+
+
+def _cli(*args: str, kubeconfig: str = "") -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "KUBECONFIG": kubeconfig, "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def repo(tmp_path: Path, uid: str) -> Repo:
+    return Repo(tmp_path / "repo", uid)
+
+
+def test_plan_apply_plan_exit_codes_and_flux_style_output(
+    control_plane: ClusterInfo, repo: Repo, uid: str
+) -> None:
+    repo.write("p.yaml", gnp(f"{uid}-ssh"))
+    common = [str(repo.root), "--namespace", NAMESPACE, "--applyset", f"{uid}-cli"]
+
+    planned = _cli("plan", *common, kubeconfig=control_plane.kubeconfig)
+    assert planned.returncode == 1, planned.stderr
+    assert f"► GlobalNetworkPolicy/{uid}-ssh create" in planned.stdout
+    assert "Plan: 1 to create" in planned.stdout
+    assert "\x1b[" not in planned.stdout  # colour only on a terminal
+
+    applied = _cli("apply", *common, kubeconfig=control_plane.kubeconfig)
+    assert applied.returncode == 0, applied.stderr + applied.stdout
+
+    again = _cli("plan", *common, "-o", "json", kubeconfig=control_plane.kubeconfig)
+    assert again.returncode == 0, again.stderr
+    doc = json.loads(again.stdout)
+    assert [c["action"] for c in doc["changes"]] == ["unchanged"]
+
+
+def test_invalid_input_exits_2_naming_file_and_line(
+    control_plane: ClusterInfo, repo: Repo, uid: str
+) -> None:
+    repo.text(
+        "bad.yaml",
+        f"apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+        f"metadata: {{name: {uid}-x}}\nspec:\n  selector: has(\n",
+    )
+    result = _cli(
+        "apply", str(repo.root), "--namespace", NAMESPACE, kubeconfig=control_plane.kubeconfig
+    )
+    assert result.returncode == 2
+    assert "bad.yaml:5" in result.stdout
+    assert "spec.selector" in result.stdout
+
+
+def test_offline_plan_needs_no_cluster(repo: Repo, uid: str) -> None:
+    repo.write("p.yaml", gnp(f"{uid}-ssh"))
+    result = _cli("plan", str(repo.root), "--offline", kubeconfig="/nonexistent")
+    assert result.returncode == 1, result.stderr
+    assert f"► GlobalNetworkPolicy/{uid}-ssh create" in result.stdout
+
+
+def test_unreachable_cluster_is_one_clear_line_and_exit_2(
+    tmp_path: Path, repo: Repo, uid: str
+) -> None:
+    repo.write("p.yaml", gnp(f"{uid}-ssh"))
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "clusters": [
+                    {
+                        "name": "c",
+                        "cluster": {
+                            "server": "https://127.0.0.1:1",
+                            "insecure-skip-tls-verify": True,
+                        },
+                    }
+                ],
+                "users": [{"name": "u", "user": {"token": "secret-token-value"}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+            }
+        )
+    )
+    result = _cli("plan", str(repo.root), kubeconfig=str(kubeconfig))
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: cannot reach the Kubernetes API server")
+    assert "Traceback" not in result.stderr
+    assert "secret-token-value" not in result.stderr + result.stdout

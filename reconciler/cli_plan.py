@@ -14,10 +14,11 @@ from typing import Any, TypeVar
 
 import click
 
-from reconciler import pipeline
+from reconciler import generate, pipeline
 from reconciler.applyset import ApplySet
 from reconciler.cluster import errors
 from reconciler.cluster.client import Cluster, Connection
+from reconciler.manifests.yamlsafe import Limits, parse_yaml
 from reconciler.model import ApplyResult, Change, Plan, Revision
 from reconciler.plan import PlanOptions
 from reconciler.report import render_json, render_markdown, render_text
@@ -51,10 +52,9 @@ def _calico(value: str) -> tuple[int, int]:
 
 
 def common_options(fn: F) -> F:
+    """DIRECTORY, -o and the plan options: what `plan` and `apply` share."""
     options = [
         click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path)),
-        click.option("--kubeconfig", envvar="KUBECONFIG", default="", help="Kubeconfig file."),
-        click.option("--context", default="", help="Kubeconfig context [default: current]."),
         click.option(
             "-o",
             "--output",
@@ -62,6 +62,17 @@ def common_options(fn: F) -> F:
             default="text",
             show_default=True,
         ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return plan_options(fn)
+
+
+def plan_options(fn: F) -> F:
+    """Which cluster, and how to plan: shared with `report`, which takes two directories."""
+    options = [
+        click.option("--kubeconfig", envvar="KUBECONFIG", default="", help="Kubeconfig file."),
+        click.option("--context", default="", help="Kubeconfig context [default: current]."),
         click.option(
             "--namespace",
             "ns",
@@ -117,31 +128,60 @@ def common_options(fn: F) -> F:
 
 
 def _common(**kw: Any) -> Common:
+    settings = settings_of(**kw)
+    return Common(kw["directory"], kw["kubeconfig"], kw["context"], kw["output"], settings)
+
+
+def settings_of(**kw: Any) -> pipeline.Settings:
+    """The pipeline settings from the values of `plan_options`."""
     options = PlanOptions(
         prune=kw["prune"],
         adopt=kw["adopt"],
         max_prune=_percent(kw["max_prune"]),
         allow_empty=kw["allow_empty"],
     )
-    settings = pipeline.Settings(
+    return pipeline.Settings(
         applyset=ApplySet(kw["applyset_name"], kw["ns"]),
         options=options,
         default_namespace=kw["default_namespace"],
         calico=_calico(kw["calico_version"]),
     )
-    return Common(kw["directory"], kw["kubeconfig"], kw["context"], kw["output"], settings)
+
+
+_INVENTORY_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
 @click.command("plan")
 @common_options
 @click.option("--offline", is_flag=True, help="Validate and render with no cluster at all.")
-def plan_command(offline: bool, **kw: Any) -> None:
+@click.option(
+    "--nodes-file",
+    type=_INVENTORY_FILE,
+    help="With --offline: Nodes to expand host endpoint templates over "
+    "(`kubectl get nodes -o yaml`).",
+)
+@click.option(
+    "--namespaces-file",
+    type=_INVENTORY_FILE,
+    help="With --offline: Namespaces to expand namespace templates over "
+    "(`kubectl get namespaces -o yaml`).",
+)
+def plan_command(
+    offline: bool, nodes_file: Path | None, namespaces_file: Path | None, **kw: Any
+) -> None:
     """Show what `apply` would change in the cluster, and why. Writes nothing."""
     common = _common(**kw)
     rendered = _render(common)
     if offline:
-        plan = pipeline.plan_offline(rendered, common.settings)
+        plan = pipeline.plan_offline(
+            rendered,
+            common.settings,
+            nodes=_inventory(nodes_file, "Node", generate.node_from_api),
+            namespaces=_inventory(namespaces_file, "Namespace", generate.namespace_from_api),
+        )
         _exit(common, plan, None)
+    if nodes_file or namespaces_file:
+        raise click.UsageError("--nodes-file and --namespaces-file go with --offline")
     with _guarded():
         cluster = _connect(common)
         planned = pipeline.plan(cluster, rendered, common.settings)
@@ -171,6 +211,28 @@ def apply_command(dry_run: bool, **kw: Any) -> None:
 def _render(common: Common) -> pipeline.Rendered:
     revision = Revision(id=f"dir:{common.directory}", path=str(common.directory))
     return pipeline.render(common.directory, revision, common.settings)
+
+
+T = TypeVar("T")
+# A node list of a big cluster is large (images in status): room for it, still bounded.
+_INVENTORY_LIMITS = Limits(max_bytes=512 * 1024 * 1024, max_nodes=50_000_000, max_depth=64)
+
+
+def _inventory(path: Path | None, kind: str, build: Callable[[Any], T]) -> list[T] | None:
+    """Objects of `kind` in a file (a `kubectl get -o yaml|json` List, or plain documents)."""
+    if path is None:
+        return None
+    parsed = parse_yaml(path.read_text(), path=str(path), limits=_INVENTORY_LIMITS)
+    if parsed.findings:
+        raise click.BadParameter(str(parsed.findings[0]), param_hint=f"--{kind.lower()}s-file")
+    found = [item for doc in parsed.documents for item in _items(doc.value)]
+    return [build(obj) for obj in found if obj.get("kind", kind) == kind]
+
+
+def _items(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, dict) and isinstance(value.get("items"), list):
+        return [i for i in value["items"] if isinstance(i, dict)]
+    return [value] if isinstance(value, dict) else []
 
 
 def _connect(common: Common) -> Cluster:
@@ -224,4 +286,4 @@ def exit_code(plan: Plan, result: ApplyResult | None, *, dry_run: bool = False) 
     return EXIT_CLEAN
 
 
-__all__ = ["apply_command", "plan_command"]
+__all__ = ["apply_command", "plan_command", "plan_options", "settings_of"]

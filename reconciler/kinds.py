@@ -9,11 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-from reconciler.model import GroupKind
+from reconciler.model import GroupKind, ObjectRef
 
 CALICO_V3 = "projectcalico.org"  # served by the Calico API server, what users write
 CALICO_CRD = "crd.projectcalico.org"  # the CRD storage Calico reads
 K8S_NETWORKING = "networking.k8s.io"
+# Repo-only kinds: expanded over live Nodes/Namespaces, never installed in the cluster.
+TEMPLATE_API_VERSION = "policy-reconciler.io/v1alpha1"
+TEMPLATE_KINDS = ("HostEndpointTemplate", "NamespacePolicyTemplate")
 
 
 class Stage(IntEnum):
@@ -70,6 +73,12 @@ def spec_for(api_version: str, kind: str) -> KindSpec | None:
     return ALLOWED.get(api_version, {}).get(kind)
 
 
+def identity(ref: ObjectRef) -> tuple[str, str, str, str]:
+    """ObjectRef.key, with both Calico flavours as one group: they name the same object."""
+    group = CALICO_V3 if ref.group == CALICO_CRD else ref.group
+    return (group, ref.kind, ref.namespace, ref.name)
+
+
 def group_of(api_version: str) -> str:
     return api_version.rpartition("/")[0]
 
@@ -80,7 +89,9 @@ def version_of(api_version: str) -> str:
 
 def allowed_list() -> str:
     """Human list of what a repo may hold, for error messages."""
-    return "; ".join(f"{av}: {', '.join(sorted(kinds))}" for av, kinds in ALLOWED.items())
+    listed = [f"{av}: {', '.join(sorted(kinds))}" for av, kinds in ALLOWED.items()]
+    listed.append(f"{TEMPLATE_API_VERSION} (templates): {', '.join(TEMPLATE_KINDS)}")
+    return "; ".join(listed)
 
 
 def managed_group_kinds(calico_group: str) -> tuple[GroupKind, ...]:

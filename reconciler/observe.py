@@ -14,7 +14,8 @@ from typing import Any
 from reconciler.applyset import PART_OF, ApplySet, Inventory
 from reconciler.calico.flavour import Flavour
 from reconciler.cluster import errors
-from reconciler.cluster.client import Cluster, ResourceType
+from reconciler.cluster.client import NAMESPACES, NODES, Cluster, JSONDict, ResourceType
+from reconciler.generate import Namespace, Node, namespace_from_api, node_from_api
 from reconciler.kinds import K8S_NETWORKING
 from reconciler.model import GroupKind
 from reconciler.plan import Desired, Live
@@ -120,3 +121,22 @@ def _ours(body: Mapping[str, Any], applyset: ApplySet) -> bool:
 def _live(flavour: Flavour, body: dict[str, object], *, owned: bool) -> Live:
     ref, _ = flavour.from_cluster(body)
     return Live(ref=ref, body=body, owned=owned)
+
+
+# --- what templates expand over (read only when the repo has templates that need it) ----
+
+
+def read_nodes(cluster: Cluster) -> list[Node]:
+    return [node_from_api(obj) for obj in cluster.list(NODES)]
+
+
+def read_namespaces(cluster: Cluster) -> list[Namespace]:
+    return [namespace_from_api(obj) for obj in cluster.list(NAMESPACES)]
+
+
+def read_kube_controllers(cluster: Cluster, types: Types, calico_group: str) -> JSONDict | None:
+    """The live KubeControllersConfiguration `default` (the only one kube-controllers reads)."""
+    gk = GroupKind(calico_group, "KubeControllersConfiguration")
+    if gk not in types.by_group_kind:
+        return None
+    return cluster.get(types.of(gk), "default")

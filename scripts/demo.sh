@@ -17,11 +17,17 @@ echo "export KUBECONFIG=$KUBECONFIG"
 run kubectl get nodes -L node-role.kubernetes.io/control-plane,kubernetes-worker
 kubectl get crd -o name | grep -c projectcalico.org | xargs printf '%s Calico CRDs installed\n'
 
-step "Namespaces: the reconciler's own, and those example-repo's policies live in"
-for ns in policy-reconciler $(grep -rhoE '^\s+namespace: [a-z0-9-]+' example-repo | awk '{print $2}' | sort -u); do
-  kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
-  echo "namespace/$ns"
-done
+step "Namespaces: ours, and example-repo's, labelled as Rancher and the app teams label them"
+namespace() {  # name, then labels (key=value): templates and policies select namespaces by them
+  local name=$1; shift
+  kubectl create namespace "$name" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  [ $# -eq 0 ] || kubectl label namespace "$name" --overwrite "$@" >/dev/null
+  echo "namespace/$name $*"
+}
+namespace policy-reconciler
+namespace shop field.cattle.io/projectId=p-apps network-policy/ingress=nginx network-policy/allow_redis=
+namespace cache field.cattle.io/projectId=p-data network-policy/role_redis=
+namespace ingress-nginx field.cattle.io/projectId=p-system ingress=nginx
 
 step "Plan: what applying example-repo/ would do (exit code 1 = changes pending)"
 run_plan policy-reconciler plan example-repo
@@ -43,6 +49,15 @@ step "Plan names the drift and who made it"
 run_plan policy-reconciler plan example-repo
 
 step "Apply heals it"
+run policy-reconciler apply example-repo
+
+step "A node joins: the host endpoint template gives it an endpoint on the next run"
+kubectl apply -f - >/dev/null <<'NODE'
+{"apiVersion": "v1", "kind": "Node",
+ "metadata": {"name": "node-4", "labels": {"kubernetes-host": "", "kubernetes-worker": ""}},
+ "status": {"addresses": [{"type": "InternalIP", "address": "10.240.0.14"}]}}
+NODE
+echo "node/node-4 joined (InternalIP 10.240.0.14)"
 run policy-reconciler apply example-repo
 
 step "And now there is nothing to do (exit code 0)"

@@ -18,7 +18,14 @@ _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | 
     "asctime",
     "taskName",
 }
-NOISY = ("apscheduler", "kubernetes", "urllib3", "git")
+# Their INFO lines are per request or per job; urllib3 warns on every connection retry,
+# which our own "watch interrupted" / "reconcile failed" lines already say once.
+NOISY = {
+    "apscheduler": logging.WARNING,
+    "kubernetes": logging.WARNING,
+    "git": logging.WARNING,
+    "urllib3": logging.ERROR,
+}
 
 
 def fields_of(record: logging.LogRecord) -> dict[str, Any]:
@@ -50,7 +57,9 @@ class TextFormatter(logging.Formatter):
 
 
 def _short(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = (
+        value if isinstance(value, str) else json.dumps(value, default=str, separators=(",", ":"))
+    )
     return json.dumps(text) if " " in text else text
 
 
@@ -63,5 +72,5 @@ def setup(*, fmt: str = "auto", level: str = "info", stream: TextIO | None = Non
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for name in NOISY:  # their INFO lines are per request or per job: noise here
-        logging.getLogger(name).setLevel(logging.WARNING)
+    for name, noisy_level in NOISY.items():
+        logging.getLogger(name).setLevel(noisy_level)

@@ -32,6 +32,7 @@ SOURCE_REASONS: Mapping[type[source_errors.SourceError], Reason] = {
     source_errors.PathError: Reason.INVALID,
     source_errors.AuthFailed: Reason.AUTH,
     source_errors.RefNotFound: Reason.REF,
+    source_errors.RepositoryNotFound: Reason.NOT_FOUND,
     source_errors.Unreachable: Reason.UNREACHABLE,
     source_errors.SourceError: Reason.FETCH,
 }
@@ -41,6 +42,9 @@ class Source(Protocol):
     def fetch(self) -> Revision: ...
 
     def redacted_url(self) -> str: ...
+
+
+Recall = Callable[[str], Source]  # the same repo pinned to a commit: the last good revision
 
 
 class Interrupted(Exception):  # a signal, not an error
@@ -55,6 +59,8 @@ class Run:
     plan: Plan | None = None
     result: ApplyResult | None = None
     accepted: bool = False  # the revision passed load, validation and dry-run
+    drifted: tuple[str, ...] = ()  # kind of each object found changed outside Git
+    fetched: bool = True  # False: a self-heal run that re-planned the last good revision
 
 
 class _Stop(Exception):
@@ -77,6 +83,7 @@ class _Attempt:
     result: ApplyResult | None = None
     done: list[Change] = field(default_factory=list)
     heals: tuple[Change, ...] = ()  # writes that undid an out-of-band change
+    fetched: bool = False
 
 
 class Reconciler:
@@ -89,11 +96,13 @@ class Reconciler:
         source: Source,
         settings: pipeline.Settings,
         may_write: Callable[[], bool] = lambda: True,
+        recall: Recall | None = None,
     ) -> None:
         self.cluster = cluster
         self.source = source
         self.settings = settings
         self._may_write = may_write
+        self._recall = recall
         self.last_good: pipeline.Rendered | None = None
         self.applied: str = ""  # revision id last applied in full
         self.planned: pipeline.Planned | None = None  # of the last run that planned
@@ -115,8 +124,14 @@ class Reconciler:
         if triggers == {DRIFT} and self.last_good is not None:
             attempt.revision = self.last_good.revision
             return self.last_good
+        source = self.source
+        if triggers == {DRIFT} and self.applied and self._recall is not None:
+            # Self-heal right after a restart: the revision in force, not the head, which
+            # may be one we refused.
+            source = self._recall(self.applied)
+        attempt.fetched = source is self.source
         try:
-            revision = self.source.fetch()
+            revision = source.fetch()
         except source_errors.SourceError as exc:
             raise _Stop(_source_reason(exc), exc.message) from exc
         attempt.revision = revision
@@ -161,7 +176,9 @@ class Reconciler:
         plan, short = planned.plan, _short(rendered.revision)
         if result.notes:
             reason = Reason.INVALID if plan.errors else Reason.CONFLICT
-            return reason, f"revision {short} refused: {'; '.join(result.notes)}{self._kept()}"
+            first = f" (first: {plan.errors[0]})" if plan.errors else ""
+            notes = "; ".join(result.notes)
+            return reason, f"revision {short} refused: {notes}{first}{self._kept()}"
         if result.failed and _rejected_in_dry_run(result):
             count = len(result.failed)
             return Reason.REJECTED, (
@@ -181,9 +198,11 @@ class Reconciler:
         return reason, _applied_message(rendered.revision, result.done, attempt.heals)
 
     def _kept(self) -> str:
-        if self.last_good is None:
-            return "; no revision has been applied yet"
-        return f"; revision {_short(self.last_good.revision)} stays in force"
+        if self.last_good is not None:
+            return f"; revision {_short(self.last_good.revision)} stays in force"
+        if self.applied:
+            return f"; revision {_short(Revision(self.applied, ''))} stays in force"
+        return "; no revision has been applied yet"
 
     def _finish(
         self, attempt: _Attempt, reason: Reason, message: str, errs: tuple[str, ...]
@@ -207,19 +226,32 @@ class Reconciler:
             drift=tuple(heal_note(c) for c in attempt.heals),
         )
         accepted = self.last_good is not None and self.last_good.revision == revision
-        return Run(record, attempt.plan, attempt.result, accepted=accepted)
+        return Run(
+            record,
+            attempt.plan,
+            attempt.result,
+            accepted,
+            _drifted(attempt),
+            fetched=attempt.fetched,
+        )
 
 
 def heal_note(change: Change) -> str:
-    """ "GlobalNetworkPolicy/allow-ssh by kubectl-edit at <time>", for logs and Events."""
+    """ "GlobalNetworkPolicy/allow-ssh made by kubectl-edit at <time>", for logs and Events."""
     if change.action is Action.CREATE:
         return f"{change.ref} (deleted outside Git)"
     who = ", ".join(f"{f.manager} at {f.time}" for f in change.drifted_by) or "another manager"
-    return f"{change.ref} by {who}"
+    return f"{change.ref} made by {who}"
 
 
 def _is_heal(change: Change, *, same_revision: bool) -> bool:
     return change.action is Action.DRIFT or (same_revision and change.action is Action.CREATE)
+
+
+def _drifted(attempt: _Attempt) -> tuple[str, ...]:
+    changed = [c for c in attempt.plan.changes if c.action is Action.DRIFT] if attempt.plan else []
+    deleted = [c for c in attempt.heals if c.action is Action.CREATE]
+    return tuple(c.ref.kind for c in (*changed, *deleted))
 
 
 def _source_reason(exc: source_errors.SourceError) -> Reason:
@@ -248,11 +280,13 @@ def _short(revision: Revision) -> str:
 def _applied_message(
     revision: Revision, done: tuple[Change, ...], heals: tuple[Change, ...]
 ) -> str:
+    healed = "healed drift on " + "; ".join(heal_note(c) for c in heals)
+    if len(heals) == len(done):
+        return f"{healed} (revision {_short(revision)})"
     counts = Counter(c.action.value for c in done)
     summary = ", ".join(f"{n} {action}" for action, n in sorted(counts.items()))
     text = f"applied revision {_short(revision)}: {summary}"
-    notes = "; ".join(heal_note(c) for c in heals)
-    return f"{text}; healed drift on {notes}" if notes else text
+    return f"{text}; {healed}" if heals else text
 
 
 def _interrupted(attempt: _Attempt, plan: Plan) -> str:

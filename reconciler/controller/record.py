@@ -32,9 +32,10 @@ class Reason(StrEnum):
     UNREACHABLE = "RepoUnreachable"
     AUTH = "AuthFailed"
     REF = "RefNotFound"
+    NOT_FOUND = "RepoNotFound"
     FETCH = "FetchFailed"  # any other source error
     APPLY = "ApplyFailed"
-    CLUSTER = "ClusterUnreachable"
+    CLUSTER = "ClusterError"  # the API server failed us: unreachable, forbidden, missing
     INTERRUPTED = "Interrupted"  # shutdown or lost leadership between two writes
     INTERNAL = "InternalError"  # a bug: logged with its traceback, retried
 
@@ -57,6 +58,7 @@ REASONS: Mapping[Reason, Meaning] = {
     Reason.UNREACHABLE: Meaning(Result.FAILED, "Warning"),
     Reason.AUTH: Meaning(Result.FAILED, "Warning"),
     Reason.REF: Meaning(Result.FAILED, "Warning"),
+    Reason.NOT_FOUND: Meaning(Result.FAILED, "Warning"),
     Reason.FETCH: Meaning(Result.FAILED, "Warning"),
     Reason.APPLY: Meaning(Result.FAILED, "Warning"),
     Reason.CLUSTER: Meaning(Result.FAILED, "Warning"),
@@ -94,12 +96,18 @@ class RunRecord:
     def wrote(self) -> bool:
         return sum(self.written.values()) > 0
 
-    def same_outcome(self, other: RunRecord | None) -> bool:
-        """A repeat of `other` that wrote nothing is not worth a status write or an Event."""
-        if other is None or self.wrote:
-            return False
+    def is_news(self, last: RunRecord | None) -> bool:
+        """Worth a status write and an Event: it wrote something, or its outcome differs
+        from the last recorded run. "Still in sync" after "applied" is not news."""
+        if last is None or self.wrote:
+            return True
+        in_sync = (Result.APPLIED, Result.UNCHANGED)
+        if self.result is Result.UNCHANGED and last.result in in_sync:
+            return self.revision != last.revision
+        if self.result is Result.SUSPENDED:  # whatever the revision: nothing happens
+            return last.result is not Result.SUSPENDED
         mine = (self.reason, self.revision, self.message, self.errors)
-        return mine == (other.reason, other.revision, other.message, other.errors)
+        return mine != (last.reason, last.revision, last.message, last.errors)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

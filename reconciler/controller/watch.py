@@ -5,7 +5,9 @@ WATCH from it with bookmarks, and on the server's normal timeout watch again fro
 the last version seen. A 410 Gone (the version fell out of the watch window)
 means relist, and since events may have been missed, report a RESYNC. A
 connection error (API server restart) means back off and watch again from the
-last version; if that is too old by then, the 410 path takes over.
+last version; if that is too old by then, the 410 path takes over. The first LIST
+reports a RESYNC too: a change made between the last run and the watch starting
+would otherwise wait for the interval.
 """
 
 from __future__ import annotations
@@ -72,12 +74,16 @@ class KindWatch:
         *,
         timing: WatchTiming,
         restarts: Counter[str],
+        resume_from: str = "",
     ) -> None:
+        """`resume_from`: a resourceVersion to watch from instead of a fresh LIST."""
         self._cluster, self.spec, self._on_event = cluster, spec, on_event
-        self._timing, self._restarts = timing, restarts
+        self._timing, self._restarts, self._resume_from = timing, restarts, resume_from
         self._stopped = threading.Event()
+        self.listed = threading.Event()  # has a resourceVersion to watch from
         self._lock = threading.Lock()
         self._stream: WatchStream | None = None
+        self._rv = ""  # the last resourceVersion seen (only the watch thread touches it)
         self._thread = threading.Thread(target=self._run, name=f"watch-{spec}", daemon=True)
 
     def start(self) -> None:
@@ -94,16 +100,19 @@ class KindWatch:
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        rv, resync, delay = "", False, self._timing.backoff_min
+        self._rv, resync, delay = self._resume_from, not self._resume_from, self._timing.backoff_min
         while not self._stopped.is_set():
             try:
-                if not rv:
-                    rv = self._list()
-                    if resync:
-                        self._on_event(WatchEvent(self.spec, RESYNC, {}))
-                rv, resync, delay = self._follow(rv), False, self._timing.backoff_min
+                if not self._rv:
+                    self._rv = self._list()
+                    self.listed.set()
+                if resync:
+                    resync = False
+                    self._on_event(WatchEvent(self.spec, RESYNC, {}))
+                self._follow()
+                delay = self._timing.backoff_min
             except _Expired:
-                rv, resync = "", True  # relist at once: events may have been missed
+                self._rv, resync = "", True  # relist at once: events may have been missed
                 self._restarts["expired"] += 1
             except Exception as exc:  # connection errors and anything else: back off
                 if self._stopped.is_set():
@@ -120,13 +129,14 @@ class KindWatch:
         )
         return str(page.get("metadata", {}).get("resourceVersion", ""))
 
-    def _follow(self, rv: str) -> str:
-        """Watch from rv until the server ends the stream; returns the last version seen."""
+    def _follow(self) -> None:
+        """Watch from the last version seen until the server ends the stream; every event
+        moves that version on, so a broken stream resumes where it broke."""
         timeout = self._timing.timeout * random.uniform(0.8, 1.2)  # noqa: S311 - spreading
         query = {
             **self.spec.selectors(),
             "watch": "true",
-            "resourceVersion": rv,
+            "resourceVersion": self._rv,
             "allowWatchBookmarks": "true",
             "timeoutSeconds": str(int(timeout)),
         }
@@ -139,8 +149,7 @@ class KindWatch:
             stream.close()
         with stream:
             for event in stream:
-                rv = self._handle(event) or rv
-        return rv
+                self._rv = self._handle(event) or self._rv
 
     def _handle(self, event: JSONDict) -> str:
         kind, obj = event.get("type", ""), event.get("object") or {}
@@ -179,6 +188,12 @@ class Watches:
     def specs(self) -> frozenset[WatchSpec]:
         with self._lock:
             return frozenset(self._running)
+
+    def listening(self) -> bool:
+        """Every watch has its starting resourceVersion (tests wait for this)."""
+        with self._lock:
+            running = list(self._running.values())
+        return bool(running) and all(w.listed.is_set() for w in running)
 
     def stop_all(self, *, timeout: float = 5.0) -> None:
         with self._lock:

@@ -15,6 +15,7 @@ from typing import Any
 from reconciler import kinds
 from reconciler.manifests.fieldpath import FieldPath, line_for, split_list
 from reconciler.manifests.files import SourceFile, find_yaml_files, read_text
+from reconciler.manifests.templates import Template, is_template, parse_template
 from reconciler.manifests.validate import validate_resource
 from reconciler.manifests.yamlsafe import DEFAULT_LIMITS, Document, Limits, Parsed, parse_yaml
 from reconciler.model import Finding, ObjectRef, Origin, Resource, Severity
@@ -26,6 +27,7 @@ _LIST_KIND = "List"
 class LoadResult:
     resources: tuple[Resource, ...]  # sorted path, then document order; duplicates dropped
     findings: tuple[Finding, ...]  # every error and warning, in the same order
+    templates: tuple[Template, ...] = ()  # valid templates only; expanded later (generate/)
 
     @property
     def ok(self) -> bool:
@@ -36,6 +38,7 @@ class LoadResult:
 class _Collected:
     resources: list[Resource] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    templates: list[Template] = field(default_factory=list)
 
 
 def load_dir(
@@ -81,10 +84,20 @@ def _load_file(
 def _load_parsed(parsed: Parsed, path: str, out: _Collected, default_namespace: str) -> None:
     out.findings.extend(parsed.findings)
     for doc in _objects(parsed.documents, path, out.findings):
+        if is_template(doc.value):
+            _load_template(doc, path, out)
+            continue
         res = _to_resource(doc, path, out.findings, default_namespace)
         if res is not None:
             out.resources.append(res)
             out.findings.extend(validate_resource(res, lines=doc.lines))
+
+
+def _load_template(doc: Document, path: str, out: _Collected) -> None:
+    template, findings = parse_template(doc.value, path=path, line=doc.line, lines=doc.lines)
+    out.findings.extend(findings)
+    if template is not None:
+        out.templates.append(template)
 
 
 def _objects(docs: Iterable[Document], path: str, findings: list[Finding]) -> Iterator[Document]:
@@ -164,16 +177,10 @@ def _meta(body: dict[str, Any], key: str) -> Any:
     return meta.get(key) if isinstance(meta, dict) else None
 
 
-def _identity(ref: ObjectRef) -> tuple[str, str, str, str]:
-    """ObjectRef.key, with both Calico flavours as one group: they name the same object."""
-    group = kinds.CALICO_V3 if ref.group == kinds.CALICO_CRD else ref.group
-    return (group, ref.kind, ref.namespace, ref.name)
-
-
 def _deduplicated(resources: list[Resource], findings: list[Finding]) -> list[Resource]:
     first: dict[tuple[str, str, str, str], Resource] = {}
     for res in resources:
-        other = first.setdefault(_identity(res.ref), res)
+        other = first.setdefault(kinds.identity(res.ref), res)
         if other is res:
             continue
         same = other.ref.api_version == res.ref.api_version
@@ -183,10 +190,21 @@ def _deduplicated(resources: list[Resource], findings: list[Finding]) -> list[Re
     return list(first.values())
 
 
+def _unique_templates(templates: list[Template], findings: list[Finding]) -> list[Template]:
+    first: dict[ObjectRef, Template] = {}
+    for template in templates:
+        other = first.setdefault(template.ref, template)
+        if other is not template:
+            message = f"{template.ref} is defined twice: also at {other.origin}"
+            findings.append(Finding(Severity.ERROR, message, template.origin, template.ref))
+    return list(first.values())
+
+
 def _result(out: _Collected) -> LoadResult:
     resources = _deduplicated(out.resources, out.findings)
+    templates = _unique_templates(out.templates, out.findings)
     findings = sorted(out.findings, key=_place)  # stable: same place keeps walk order
-    return LoadResult(tuple(resources), tuple(findings))
+    return LoadResult(tuple(resources), tuple(findings), tuple(templates))
 
 
 def _place(finding: Finding) -> tuple[str, int]:

@@ -5,6 +5,10 @@ a table of the objects that change, then one collapsed ```diff block per object.
 The result always fits in `max_chars`: diffs of the last objects go first, then
 table rows, and a closing note says exactly what was left out.
 
+Reports made of several parts (the pull-request report: this PR's changes, then
+drift already in the cluster) build `Section`s from the same pieces (`row`,
+`details`, `findings_blocks`) and `fit` them together under one size limit.
+
 User values (paths, messages, field managers) are escaped for where they land:
 backslash escapes in text and table cells, HTML escapes in <summary>, and
 fences or code spans longer than any backtick run inside them.
@@ -14,7 +18,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from reconciler.model import (
@@ -38,11 +42,11 @@ from reconciler.report.text import (
 
 GITHUB_LIMIT = 65_536
 _DIFF_WIDTH = 120
-_TABLE_HEAD = "| Action | Kind | Namespace | Name | Origin |\n|---|---|---|---|---|"
+TABLE_HEAD = "| Action | Kind | Namespace | Name | Origin |\n|---|---|---|---|---|"
 _ESCAPED = re.compile(r"([\\`*_\[\]<>|#~&!])")
 _BACKTICKS = re.compile(r"`+")
 _SHA = re.compile(r"[0-9a-f]{12,64}")
-_NOTE_TAIL = (
+NOTE_TAIL = (
     "omitted to stay under GitHub's comment size limit; "
     "run `policy-reconciler plan` for the full output."
 )
@@ -58,12 +62,12 @@ def render_markdown(
 ) -> str:
     status = status_by_ref(result)
     changes = listed(plan)
-    parts = _Parts(
+    section = Section(
         head=tuple(_head(plan, result=result, title=title, marker=marker)),
-        rows=tuple(_row(c, status.get(c.ref, "")) for c in changes),
-        details=tuple(d for c in changes if (d := _details(c, status.get(c.ref, "")))),
+        rows=tuple(row(c, status.get(c.ref, "")) for c in changes),
+        details=tuple(d for c in changes if (d := details(c, status.get(c.ref, "")))),
     )
-    return _fit(parts, max_chars)
+    return fit([section], max_chars=max_chars)
 
 
 # --- escaping ---------------------------------------------------------------------------
@@ -104,7 +108,7 @@ def _head(plan: Plan, *, result: ApplyResult | None, title: str, marker: str) ->
     yield _counts(plan)
     if result is not None:
         yield from _result(result)
-    yield from _findings(plan.findings)
+    yield from findings_blocks(plan.findings)
     if not listed(plan) and not plan.errors:
         yield "No changes: the cluster matches the repository."
 
@@ -138,12 +142,13 @@ def _result(result: ApplyResult) -> Iterator[str]:
         yield "#### Notes\n\n" + "\n".join(notes)
 
 
-def _findings(findings: tuple[Finding, ...]) -> Iterator[str]:
+def findings_blocks(findings: tuple[Finding, ...], *, level: str = "####") -> Iterator[str]:
+    """One block per severity: errors (with `path:line`) first, then warnings."""
     ordered = errors_first(findings)
     for severity, title in ((Severity.ERROR, "Validation errors"), (Severity.WARNING, "Warnings")):
         items = [_finding(f) for f in ordered if f.severity is severity]
         if items:
-            yield f"#### {title} ({len(items)})\n\n" + "\n".join(items)
+            yield f"{level} {title} ({len(items)})\n\n" + "\n".join(items)
 
 
 def _finding(finding: Finding) -> str:
@@ -154,7 +159,7 @@ def _finding(finding: Finding) -> str:
 # --- table and details ------------------------------------------------------------------
 
 
-def _row(change: Change, status: str) -> str:
+def row(change: Change, status: str = "") -> str:
     ref = change.ref
     origin = str(change.desired.origin) if change.desired else ""
     cells = (_action(change, status), ref.kind, ref.namespace, ref.name, origin)
@@ -165,7 +170,8 @@ def _action(change: Change, status: str) -> str:
     return f"{change.action.value} ({status})" if status else change.action.value
 
 
-def _details(change: Change, status: str) -> str:
+def details(change: Change, status: str = "") -> str:
+    """A collapsed block: drift, reason and origin facts, then the field diff."""
     diff = diff_lines(change, width=_DIFF_WIDTH)
     facts = list(_facts(change))
     if not diff and not facts:
@@ -184,7 +190,7 @@ def _summary(change: Change, *, status: str, diff: list[str]) -> str:
 
 
 def _facts(change: Change) -> Iterator[str]:
-    lines = [f"- Drifted: {_drift(d)}" for d in change.drifted_by]
+    lines = [f"- Drifted: {drift_phrase(d)}" for d in change.drifted_by]
     if reason := reason_text(change):
         lines.append(f"- Reason: {escape(reason)}")
     if change.desired:
@@ -193,7 +199,8 @@ def _facts(change: Change) -> Iterator[str]:
         yield "\n".join(lines)
 
 
-def _drift(change: FieldChange) -> str:
+def drift_phrase(change: FieldChange) -> str:
+    """`changed by `kubectl-edit` (Update) at <time>`, escaped for Markdown."""
     text = f"changed by {code_span(change.manager or 'an unknown manager')}"
     text += f" ({escape(change.operation)})" if change.operation else ""
     return text + (f" at {escape(change.time)}" if change.time else "")
@@ -203,20 +210,24 @@ def _drift(change: FieldChange) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class _Parts:
+class Section:
+    """One part of a report: its head (always kept), a table, one <details> per object."""
+
     head: tuple[str, ...]
-    rows: tuple[str, ...]
-    details: tuple[str, ...]
+    rows: tuple[str, ...] = ()
+    details: tuple[str, ...] = ()
+    table_head: str = TABLE_HEAD
 
-    def render(self, *, details: int, rows: int, cut: bool = False) -> str:
-        table = [f"{_TABLE_HEAD}\n" + "\n".join(self.rows[:rows])] if rows else []
-        note = _note(diffs=len(self.details) - details, rows=len(self.rows) - rows, cut=cut)
-        blocks = [*self.head, *table, *self.details[:details], *([note] if note else [])]
-        return "\n\n".join(blocks) + "\n"
+    def blocks(self, *, details: int, rows: int) -> list[str]:
+        table = [f"{self.table_head}\n" + "\n".join(self.rows[:rows])] if rows else []
+        return [*self.head, *table, *self.details[:details]]
 
 
-def _fit(parts: _Parts, max_chars: int) -> str:
-    all_rows, all_details = len(parts.rows), len(parts.details)
+def fit(sections: Sequence[Section], *, max_chars: int, note_tail: str = NOTE_TAIL) -> str:
+    """All sections within `max_chars`: the last diffs go first, then the last table rows,
+    counted across sections in reading order; a closing note says what was left out."""
+    parts = _Parts(tuple(sections), note_tail)
+    all_rows, all_details = parts.rows, parts.details
     full = parts.render(details=all_details, rows=all_rows)
     if len(full) <= max_chars:
         return full
@@ -228,6 +239,36 @@ def _fit(parts: _Parts, max_chars: int) -> str:
             lambda k: parts.render(details=0, rows=k), max_chars=max_chars, most=all_rows
         )
     return fits if fits is not None else _cut(parts, max_chars)
+
+
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    sections: tuple[Section, ...]
+    note_tail: str
+
+    @property
+    def rows(self) -> int:
+        return sum(len(s.rows) for s in self.sections)
+
+    @property
+    def details(self) -> int:
+        return sum(len(s.details) for s in self.sections)
+
+    def render(self, *, details: int, rows: int, cut: bool = False) -> str:
+        """The first `details` diffs and `rows` table rows of the report, then the note."""
+        note = self.note(diffs=self.details - details, rows=self.rows - rows, cut=cut)
+        blocks: list[str] = []
+        for section in self.sections:
+            shown_details, shown_rows = (
+                min(details, len(section.details)),
+                min(rows, len(section.rows)),
+            )
+            blocks += section.blocks(details=shown_details, rows=shown_rows)
+            details, rows = details - shown_details, rows - shown_rows
+        return "\n\n".join([*blocks, *([note] if note else [])]) + "\n"
+
+    def note(self, *, diffs: int, rows: int, cut: bool) -> str:
+        return _note(diffs=diffs, rows=rows, cut=cut, tail=self.note_tail)
 
 
 def _fitting(render: Callable[[int], str], *, max_chars: int, most: int) -> str | None:
@@ -244,9 +285,9 @@ def _fitting(render: Callable[[int], str], *, max_chars: int, most: int) -> str 
 
 
 def _cut(parts: _Parts, max_chars: int) -> str:
-    """Last resort (a huge list of findings): whole lines of the head, then the note."""
-    note = _note(diffs=len(parts.details), rows=len(parts.rows), cut=True)
-    head = "\n\n".join(parts.head)
+    """Last resort (a huge list of findings): whole lines of the heads, then the note."""
+    note = parts.note(diffs=parts.details, rows=parts.rows, cut=True)
+    head = "\n\n".join(block for section in parts.sections for block in section.head)
     room = max_chars - len(note) - 3  # "\n\n" before the note, "\n" after it
     if room <= 0:
         return note[:max_chars]
@@ -255,13 +296,13 @@ def _cut(parts: _Parts, max_chars: int) -> str:
     return f"{kept}\n\n{note}\n"
 
 
-def _note(*, diffs: int, rows: int, cut: bool) -> str:
+def _note(*, diffs: int, rows: int, cut: bool, tail: str) -> str:
     parts = [_plural(diffs, "object diff"), _plural(rows, "table row")]
     parts = [p for p in parts if p] + (["the rest of the report"] if cut else [])
     if not parts:
         return ""
     listed_parts = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
-    return f"_{listed_parts} {_NOTE_TAIL}_"
+    return f"_{listed_parts} {tail}_"
 
 
 def _plural(count: int, noun: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -300,25 +301,38 @@ def test_applyset_parent_records_what_we_manage(
 
 
 EXAMPLE_REPO = Path(__file__).resolve().parents[2] / "example-repo"
+# The namespaces example-repo's policies live in, labelled as its README says
+# (scripts/demo.sh labels them the same way).
+PROJECT = "field.cattle.io/projectId"
+EXAMPLE_NAMESPACES = {
+    "shop": {
+        PROJECT: "p-apps",
+        "network-policy/ingress": "nginx",
+        "network-policy/allow_redis": "",
+    },
+    "cache": {PROJECT: "p-data", "network-policy/role_redis": ""},
+    "ingress-nginx": {PROJECT: "p-system", "ingress": "nginx"},
+}
 
 
 def test_example_repo_applies_cleanly_with_no_false_drift_afterwards(
     cluster: Cluster, control_plane: ClusterInfo, audit: AuditLog, user_agent: str
 ) -> None:
     """Every example-repo file: apply, then plan again shows each object unchanged."""
-    for ns in ("shop", "cache", "ingress-nginx"):
-        kubectl(
-            control_plane,
-            "apply",
-            "-f",
-            "-",
-            stdin=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n",
-        )
+    for ns, labels in EXAMPLE_NAMESPACES.items():
+        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": labels}}
+        kubectl(control_plane, "apply", "-f", "-", stdin=json.dumps(body))
     repo = Repo(EXAMPLE_REPO, "example")
     plan, result = reconcile(cluster, repo)
     assert not plan.errors and result.ok, result.failed
     files = {c.desired.origin.path for c in plan.changes if c.desired}
     assert len(files) >= 8, files  # every YAML file contributed
+    generated = {str(c.ref) for c in plan.changes if c.desired and c.desired.origin.template}
+    assert generated == {
+        *(f"HostEndpoint/node-{i}-node-firewall" for i in (1, 2, 3)),
+        "NetworkPolicy/shop/np-default",
+        "NetworkPolicy/cache/np-default",
+    }
 
     start = audit.mark()
     again = plan_only(cluster, repo)

@@ -60,8 +60,9 @@ app.kubernetes.io/component: controller
 {{- if or .Values.leaderElection.enabled (gt (int .Values.replicaCount) 1) }}true{{ end }}
 {{- end }}
 
+{{/* The Lease the controller takes: it always names it after its ApplySet. */}}
 {{- define "policy-reconciler.leaseName" -}}
-{{- default (printf "%s-leader" .Values.applySet.name) .Values.leaderElection.leaseName }}
+{{- printf "%s-leader" .Values.applySet.name }}
 {{- end }}
 
 {{- define "policy-reconciler.statusName" -}}
@@ -95,6 +96,9 @@ app.kubernetes.io/component: controller
 {{- $verify := .Values.git.verifySignatures }}
 {{- if and $verify.mode (not $verify.existingSecret) }}
 {{- fail "git.verifySignatures.existingSecret is required when git.verifySignatures.mode is set" }}
+{{- end }}
+{{- if and .Values.webhook.enabled (not .Values.webhook.secret.existingSecret) }}
+{{- fail "webhook.secret.existingSecret is required with webhook.enabled: payloads must be signed" }}
 {{- end }}
 {{- if and (not .Values.webhook.enabled) .Values.webhook.ingress.enabled }}
 {{- fail "webhook.ingress.enabled needs webhook.enabled" }}

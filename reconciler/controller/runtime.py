@@ -1,0 +1,350 @@
+"""The running controller: wires the runner, scheduler, watches, webhook, metrics,
+leader election and status around the reconcile loop.
+
+Threads: one reconcile worker (the only one that writes managed objects), the
+APScheduler thread, one per watch, one per HTTP server, one for the Lease. Every
+write is gated on `may_write()`: leader, and not shutting down.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from reconciler import pipeline
+from reconciler.applyset import ID_LABEL, Inventory, is_suspended
+from reconciler.cluster import errors
+from reconciler.cluster.client import CONFIGMAPS, Cluster, Connection
+from reconciler.controller.leader import Elector, LeaseConfig
+from reconciler.controller.loop import DRIFT, Recall, Reconciler, Run, Source
+from reconciler.controller.metrics import Metrics, Probes, metrics_server
+from reconciler.controller.record import Reason, Result, RunRecord
+from reconciler.controller.schedule import Runner, Scheduler, Timing
+from reconciler.controller.serve import Server
+from reconciler.controller.status import StatusStore, now_rfc3339
+from reconciler.controller.watch import (
+    RESYNC,
+    Watches,
+    WatchEvent,
+    WatchSpec,
+    WatchTiming,
+    is_own_write,
+)
+from reconciler.controller.webhook import Receiver, webhook_server
+
+log = logging.getLogger(__name__)
+FETCH_REASONS = frozenset(
+    {Reason.UNREACHABLE, Reason.AUTH, Reason.REF, Reason.NOT_FOUND, Reason.FETCH}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookConfig:
+    port: int
+    ref: str  # the pushed ref that triggers: "refs/heads/main"; "" when pinned to a commit
+    secret: bytes = field(repr=False)  # never printed, not even in a debug dump
+    address: str = "0.0.0.0"  # noqa: S104 - in a pod, the Service decides who can reach it
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerConfig:
+    settings: pipeline.Settings
+    identity: str
+    timing: Timing = field(default_factory=Timing)
+    suspend: bool = False  # --suspend: run, serve, but never fetch or write
+    webhook: WebhookConfig | None = None
+    metrics_port: int | None = None
+    metrics_address: str = "0.0.0.0"  # noqa: S104
+    lease: LeaseConfig | None = None  # None: no election, always the leader
+    self_heal: bool = True
+    watch: WatchTiming = field(default_factory=WatchTiming)
+    stuck_after: float = 900.0  # /healthz fails when one run takes longer than this
+    shutdown_timeout: float = 20.0
+
+
+class Controller:
+    def __init__(
+        self,
+        config: ControllerConfig,
+        *,
+        source: Source,
+        connection: Connection,
+        recall: Recall | None = None,
+    ) -> None:
+        self.config = config
+        self.cluster = Cluster.connect(connection)
+        self._watch_cluster = Cluster.connect(connection)  # long polls never queue our writes
+        self._lease_cluster = Cluster.connect(connection) if config.lease else None
+        self._stopping = threading.Event()
+        self.reconciler = Reconciler(
+            cluster=self.cluster, source=source, settings=config.settings,
+            may_write=self.may_write, recall=recall,
+        )  # fmt: skip
+        self.store = StatusStore(self.cluster, config.settings.applyset, identity=config.identity)
+        self.runner = Runner(self._work)
+        self.scheduler = Scheduler(self.runner, config.timing)
+        self.watches = Watches(self._watch_cluster, self._on_watch_event, timing=config.watch)
+        self.metrics = Metrics(
+            clusters=self._clusters, watch_restarts=lambda: self.watches.restarts
+        )
+        self.elector = (
+            Elector(self._lease_cluster, config.lease, self._on_leadership)
+            if self._lease_cluster and config.lease
+            else None
+        )
+        self.attempts = 0
+        self.last_run: Run | None = None
+        self._servers = self._make_servers()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.reconciler.applied = self._recorded_revision()
+        log.info("controller starting", extra=self._describe())
+        for server in self._servers:
+            server.start()
+        self.runner.start()
+        self.scheduler.start()
+        if self.elector:
+            self.elector.start()  # triggers the first run when it wins
+        else:
+            self.metrics.leader.set(1)
+            self.runner.trigger("startup")
+
+    def stop(self) -> None:
+        """Graceful: finish the object being written, stop everything, release the lease."""
+        log.info("shutting down", extra={"identity": self.config.identity})
+        self._stopping.set()
+        self.scheduler.stop()
+        for server in self._servers:
+            server.stop()
+        if not self.runner.stop(timeout=self.config.shutdown_timeout):
+            log.warning("the current run did not stop in time; exiting anyway")
+        self.watches.stop_all()
+        if self.elector:
+            self.elector.stop()
+        for cluster in self._clusters():
+            cluster.close()
+        log.info("stopped", extra={"identity": self.config.identity})
+
+    def run_once(self) -> Run:
+        """One reconcile in the calling thread, recorded like any other (`run --once`)."""
+        self.reconciler.applied = self._recorded_revision()
+        self._work(frozenset({"once"}))
+        assert self.last_run is not None, "a run always records itself"
+        return self.last_run
+
+    def may_write(self) -> bool:
+        return not self._stopping.is_set() and self.is_leader
+
+    @property
+    def is_leader(self) -> bool:
+        return self.elector.leading.is_set() if self.elector else True
+
+    @property
+    def webhook_port(self) -> int:
+        return next(s.port for s in self._servers if s.name == "webhook")
+
+    @property
+    def metrics_port(self) -> int:
+        return next(s.port for s in self._servers if s.name == "metrics")
+
+    # -- one run and what follows it -------------------------------------------------
+
+    def _work(self, triggers: frozenset[str]) -> None:
+        if not self.may_write():
+            return  # a standby, or shutting down: the trigger is the leader's business
+        if self.config.suspend:
+            self._after(_suspended_by_flag(triggers))
+            return
+        self._after(self.reconciler.reconcile(triggers))
+
+    def _after(self, run: Run) -> None:
+        self.attempts += 1
+        self.last_run = run
+        record = run.record
+        _log(record)
+        self.metrics.observe(
+            record, drifted=run.drifted, fetch_failed=record.reason in FETCH_REASONS
+        )
+        self.metrics.suspended.set(1 if record.reason is Reason.SUSPENDED else 0)
+        if record.result in (Result.APPLIED, Result.UNCHANGED) and self.reconciler.applied:
+            self.metrics.applied(self.reconciler.applied)
+        if run.fetched or record.result is not Result.UNCHANGED:
+            # A self-heal run that found nothing to do is no news, and must not hide
+            # (in status, or by cancelling its retry) a fetch failure before it.
+            self._report(record)
+            self._reschedule(record, fetched=run.fetched)
+        self._watch_managed(run)
+
+    def _report(self, record: RunRecord) -> None:
+        """Status and Event, unless this run only repeats the last recorded one."""
+        if not self.is_leader:
+            return
+        try:
+            if not record.is_news(self.store.last):
+                return
+            self.store.record(record, applied_revision=self.reconciler.applied)
+            if record.event_type:
+                self.store.event(
+                    kind=record.event_type, reason=record.reason.value, message=record.message
+                )
+        except errors.KubeError as exc:
+            log.warning("could not record the run's status", extra={"error": exc.message})
+
+    def _reschedule(self, record: RunRecord, *, fetched: bool) -> None:
+        """Failures retry with backoff; only a fetched success ends the backoff."""
+        if record.result in (Result.FAILED, Result.REFUSED) and not self._stopping.is_set():
+            delay = self.scheduler.failed()
+            log.info("retry scheduled", extra={"retry_in_s": delay, "reason": record.reason})
+        elif fetched:
+            self.scheduler.succeeded()
+
+    # -- self-heal -------------------------------------------------------------------
+
+    def _watch_managed(self, run: Run) -> None:
+        """Watch what the parent says we own, plus what the revision in force adds (a
+        refused revision adds nothing), and the parent, whose suspend annotation acts now."""
+        planned = self.reconciler.planned
+        if not self.config.self_heal or planned is None or not self.may_write():
+            return
+        owned = planned.inventories.recorded or Inventory()
+        kinds = owned.union(planned.inventories.final) if run.accepted else owned
+        applyset = self.config.settings.applyset
+        specs = [
+            WatchSpec(planned.types.by_group_kind[gk], label_selector=applyset.selector)
+            for gk in sorted(kinds.group_kinds)
+            if gk in planned.types.by_group_kind
+        ]
+        parent = WatchSpec(
+            CONFIGMAPS, applyset.namespace, label_selector=f"{ID_LABEL}={applyset.id}"
+        )
+        self.watches.ensure([*specs, parent])
+
+    def _on_watch_event(self, event: WatchEvent) -> None:
+        if event.spec.rtype == CONFIGMAPS:
+            self._on_parent(event)
+        elif event.type == RESYNC or not is_own_write(
+            event, self.config.settings.options.field_manager
+        ):
+            log.info(
+                "change seen outside a run; self-heal scheduled",
+                extra={
+                    "kind": str(event.spec),
+                    "event": event.type,
+                    "object": event.object.get("metadata", {}).get("name", ""),
+                },
+            )
+            self.scheduler.drift()
+
+    def _on_parent(self, event: WatchEvent) -> None:
+        """`kubectl annotate ... policy-reconciler.io/suspend=true` (or its removal) acts now."""
+        if event.type == RESYNC:
+            return  # the next run reads the parent anyway
+        suspended = is_suspended(event.object) if event.type != "DELETED" else False
+        planned = self.reconciler.planned  # what the last run saw
+        if planned is not None and planned.suspended != suspended:
+            self.runner.trigger("suspended" if suspended else "resumed")
+
+    def _on_leadership(self, leading: bool) -> None:
+        self.metrics.leader.set(1 if leading else 0)
+        if leading:
+            self.runner.trigger("leader")
+        else:
+            self.watches.stop_all()
+
+    # -- plumbing --------------------------------------------------------------------
+
+    def _clusters(self) -> Iterable[Cluster]:
+        return [c for c in (self.cluster, self._watch_cluster, self._lease_cluster) if c]
+
+    def _recorded_revision(self) -> str:
+        try:
+            return self.store.applied_revision
+        except errors.KubeError as exc:
+            log.warning("could not read the status ConfigMap", extra={"error": exc.message})
+            return ""
+
+    def _make_servers(self) -> list[Server]:
+        servers = []
+        hook = self.config.webhook
+        if hook is not None:
+            receiver = Receiver(
+                hook.secret,
+                hook.ref,
+                lambda: self.runner.trigger("webhook"),
+                accepting=self.may_write,
+            )
+            servers.append(webhook_server(receiver, address=hook.address, port=hook.port))
+        if self.config.metrics_port is not None:
+            probes = Probes(healthy=self._healthy, ready=self._ready)
+            servers.append(
+                metrics_server(
+                    self.metrics,
+                    probes,
+                    address=self.config.metrics_address,
+                    port=self.config.metrics_port,
+                )
+            )
+        return servers
+
+    def _describe(self) -> dict[str, object]:
+        c = self.config
+        return {
+            "identity": c.identity,
+            "repo": self.reconciler.source.redacted_url(),
+            "applyset": f"{c.settings.applyset.namespace}/{c.settings.applyset.name}",
+            "interval_s": c.timing.interval,
+            "leader_elect": c.lease is not None,
+            "suspended": c.suspend,
+            "self_heal": c.self_heal,
+            "applied_revision": self.reconciler.applied,
+        }
+
+    def _healthy(self) -> tuple[bool, str]:
+        if not self.runner.alive and not self._stopping.is_set():
+            return False, "the reconcile worker has died"
+        busy = self.runner.busy_for()
+        if busy > self.config.stuck_after:
+            return False, f"the current run has taken {busy:.0f}s"
+        return True, "alive"
+
+    def _ready(self) -> tuple[bool, str]:
+        if self.elector and not self.is_leader:
+            return True, f"standby; the leader is {self.elector.holder or 'unknown'}"
+        if self.attempts == 0:
+            return False, "no reconcile attempt has completed yet"
+        return True, "leader" if self.elector else "reconciling"
+
+
+def _suspended_by_flag(triggers: frozenset[str]) -> Run:
+    now = now_rfc3339()
+    trigger = "+".join(sorted(triggers))
+    return Run(
+        RunRecord(trigger, Reason.SUSPENDED, "suspended by --suspend", started=now, finished=now),
+        fetched=True,
+    )
+
+
+def _log(record: RunRecord) -> None:
+    failing = record.result in (Result.FAILED, Result.REFUSED)
+    fields: dict[str, object] = {
+        "revision": record.revision,
+        "trigger": record.trigger,
+        "result": record.result.value,
+        "reason": record.reason.value,
+        "duration_s": record.duration,
+        "planned": dict(record.planned),
+        "written": dict(record.written),
+    }
+    if record.errors:
+        fields["errors"] = list(record.errors[:5])
+    if record.drift:
+        fields["drift"] = list(record.drift)
+    level = logging.WARNING if failing else logging.INFO
+    log.log(level, f"reconcile {record.result.value}: {record.message}", extra=fields)
+
+
+__all__ = ["DRIFT", "Controller", "ControllerConfig", "LeaseConfig", "WebhookConfig"]

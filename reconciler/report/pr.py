@@ -1,0 +1,435 @@
+"""The pull-request report: what this PR changes, kept apart from what is already out of sync.
+
+Two read-only plans against the same cluster: the PR head's (H) and the base branch's (B).
+Changes are paired by object identity (group, kind, namespace, name); an object a plan
+does not mention counts as unchanged there. Then, per object:
+
+1. **Already out of sync** is every B that is not unchanged: the cluster differs from
+   the base branch there (someone edited it, or the base is not applied yet). It is
+   shown with the field manager and time of each drifted field.
+2. **This PR's change** is
+   - nothing when H is unchanged. If B is not, the PR writes the cluster's state into
+     Git for that object: it is listed as *kept as the cluster has it*.
+   - when H and B both change the live object in place (update or drift): H's field
+     entries that B does not have identically (same path, before and after). Fields
+     that B changes and H leaves alone are *kept as the cluster has them*.
+   - otherwise H in full, unless B has the same action with identical field entries
+     (then it is drift already present, not this PR's).
+   A drifted field the PR changes to yet another value is this PR's change, shown as
+   an update: from the PR's point of view, Git changed.
+
+Offline (no cluster), H is planned against the base render as if the base had been
+applied by us, so every difference is this PR's and drift is not checked.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from reconciler import pipeline
+from reconciler.applyset import PART_OF
+from reconciler.cluster.client import Cluster
+from reconciler.model import Action, Change, DiffEntry, ObjectRef, Plan, Resource, Revision
+from reconciler.plan import Desired, Live, make_plan
+from reconciler.plan.fields import fields_v1_for
+from reconciler.plan.planner import REASONS
+from reconciler.report.markdown import (
+    Section,
+    code_span,
+    details,
+    drift_phrase,
+    escape,
+    findings_blocks,
+    fit,
+    row,
+)
+
+EXIT_CLEAN, EXIT_CHANGES, EXIT_ERROR = 0, 1, 2
+OFFLINE = "offline"
+_IN_PLACE = frozenset({Action.UPDATE, Action.DRIFT})
+_PR_PHRASES = (
+    (Action.CREATE, "{} to create", True),
+    (Action.UPDATE, "{} to update", True),
+    (Action.ADOPT, "{} to adopt", False),
+    (Action.PRUNE, "{} to prune", True),
+    (Action.CONFLICT, "{} in conflict (left alone)", False),
+)
+_DRIFT_PHRASES = (
+    (Action.DRIFT, "{} drifted"),
+    (Action.UPDATE, "{} not applied yet"),
+    (Action.CREATE, "{} missing"),
+    (Action.ADOPT, "{} to adopt"),
+    (Action.PRUNE, "{} left over"),
+    (Action.CONFLICT, "{} in conflict"),
+)
+_CAUSES = {
+    Action.UPDATE: "differs from the base branch (not applied yet?)",
+    Action.CREATE: "missing from the cluster",
+    Action.PRUNE: "in the cluster, gone from the base branch",
+    Action.CONFLICT: "exists, not managed by policy-reconciler",
+    Action.ADOPT: "exists, would be adopted",
+}
+_KEPT = {
+    Action.CREATE: "stays absent: this PR drops it from Git",
+    Action.PRUNE: "stays: this PR puts it back into Git as it is",
+    Action.CONFLICT: "no longer asked for",
+    Action.ADOPT: "no longer asked for",
+}
+_OFFLINE_REASONS = {
+    Action.CREATE: "not in the base branch",
+    Action.UPDATE: "changed from the base branch",
+    Action.PRUNE: "removed from the base branch",
+}
+_FULL_REPORT = "the CI job's log has the full report."
+_BARE_PIPE = re.compile(r"(?<!\\)\|")
+_DRIFT_HEAD = "| Action | Kind | Namespace | Name | Cause |\n|---|---|---|---|---|"
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """An object the PR leaves as the cluster has it, although the base branch differs."""
+
+    ref: ObjectRef
+    base_action: Action
+    paths: tuple[str, ...] = ()  # the fields, for in-place drift
+
+
+@dataclass(frozen=True, slots=True)
+class PrReport:
+    target: str
+    head: Plan
+    base: Plan | None  # None offline: the head was planned against the base render
+    base_revision: Revision
+    base_ref: str = ""
+    changes: tuple[Change, ...] = ()
+    kept: tuple[Kept, ...] = ()
+    drift: tuple[Change, ...] = ()
+    base_errors: int = 0  # validation errors of the base branch: drift cannot be told apart
+
+    @property
+    def offline(self) -> bool:
+        return self.base is None
+
+    @property
+    def base_invalid(self) -> bool:
+        return self.base_errors > 0
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.action.writes for c in self.changes) or bool(self.kept)
+
+
+# --- building ---------------------------------------------------------------------------
+
+
+def live_report(
+    cluster: Cluster,
+    *,
+    head: pipeline.Rendered,
+    base: pipeline.Rendered,
+    settings: pipeline.Settings,
+    base_ref: str = "",
+    target: str = "",
+) -> PrReport:
+    """Both plans against the live cluster: reads only (discovery, GET, LIST)."""
+    head_plan = pipeline.plan(cluster, head, settings).plan
+    base_plan = pipeline.plan(cluster, base, settings).plan
+    return compare(
+        head_plan, base_plan, target=target or cluster.name or "cluster", base_ref=base_ref
+    )
+
+
+def compare(head: Plan, base: Plan, *, target: str, base_ref: str = "") -> PrReport:
+    """Split the head plan into this PR's changes, and the drift the base plan shows."""
+    report = PrReport(target, head, base, base.revision, base_ref, base_errors=len(base.errors))
+    if base.errors:  # no trustworthy base: every difference is shown as this PR's
+        return replace(report, changes=_as_pr_changes(head.changes))
+    changes, kept = split(head, base)
+    drift = tuple(_quiet(c) for c in base.changes if c.action is not Action.UNCHANGED)
+    return replace(report, changes=changes, kept=kept, drift=drift)
+
+
+def offline_report(
+    *,
+    head: pipeline.Rendered,
+    base: pipeline.Rendered,
+    settings: pipeline.Settings,
+    base_ref: str = "",
+    target: str = "",
+) -> PrReport:
+    """No cluster: the head against the base render, as if we had applied the base.
+
+    Each side goes through `pipeline.plan_offline` (the bodies we would apply, templates
+    handled as `plan --offline` does); the base's bodies then play the live objects."""
+    head_bodies = pipeline.plan_offline(head, settings)
+    base_bodies = pipeline.plan_offline(base, settings)
+    manager = settings.options.field_manager
+    plan = make_plan(
+        revision=head.revision,
+        desired=[Desired(r, r.body) for r in _bodies(head_bodies)],
+        live=[Live(r.ref, _applied(r.body, manager), owned=True) for r in _bodies(base_bodies)],
+        options=settings.options,
+        target=OFFLINE,
+        findings=head_bodies.findings,
+    )
+    changes = tuple(
+        replace(c, reason=_OFFLINE_REASONS.get(c.action, c.reason))
+        for c in _as_pr_changes(plan.changes)
+    )
+    return PrReport(
+        target or OFFLINE,
+        plan,
+        None,
+        base.revision,
+        base_ref,
+        changes,
+        base_errors=len(base_bodies.errors),
+    )
+
+
+def split(head: Plan, base: Plan) -> tuple[tuple[Change, ...], tuple[Kept, ...]]:
+    """This PR's changes and what it keeps as the cluster has it (see the module doc)."""
+    before = {c.ref.key: c for c in base.changes}
+    changes: list[Change] = []
+    kept: list[Kept] = []
+    for change in head.changes:
+        mine, keeps = _own_part(change, before.get(change.ref.key))
+        changes += [mine] if mine else []
+        kept += [keeps] if keeps else []
+    planned = {c.ref.key for c in head.changes}
+    kept += [_kept(c) for c in base.changes if _writes(c) and c.ref.key not in planned]
+    return tuple(changes), tuple(kept)
+
+
+def _own_part(head: Change, base: Change | None) -> tuple[Change | None, Kept | None]:
+    if head.action is Action.UNCHANGED:
+        return None, (_kept(base) if base and _writes(base) else None)
+    if base is not None and head.action in _IN_PLACE and base.action in _IN_PLACE:
+        return _in_place(head, base)
+    if base is not None and base.action is head.action and base.diff == head.diff:
+        return None, None
+    return _pr_change(head, head.diff), None
+
+
+def _in_place(head: Change, base: Change) -> tuple[Change | None, Kept | None]:
+    mine = tuple(e for e in head.diff if e not in base.diff)
+    touched = {e.path for e in head.diff}
+    kept_paths = tuple(e.path for e in base.diff if e.path not in touched)
+    change = _pr_change(head, mine, shared=len(head.diff) - len(mine)) if mine else None
+    return change, (Kept(head.ref, base.action, kept_paths) if kept_paths else None)
+
+
+def _pr_change(change: Change, entries: tuple[DiffEntry, ...], *, shared: int = 0) -> Change:
+    """As this PR's: a drifted object the PR changes is, from the PR's side, an update."""
+    action = Action.UPDATE if change.action is Action.DRIFT else change.action
+    reason = REASONS.get(action, "") if action is not change.action else change.reason
+    if shared:
+        fields = "field differs" if shared == 1 else "fields differ"
+        reason = f"{reason}; {shared} other {fields} from the base branch already (see below)"
+    return replace(_quiet(change), action=action, diff=entries, drifted_by=(), reason=reason)
+
+
+def _quiet(change: Change) -> Change:
+    """A prune lists the live object's fields: without our part-of label, which every
+    object we manage carries and which says nothing to a reviewer."""
+    if change.action is not Action.PRUNE or not change.live:
+        return change
+    meta = dict(change.live.get("metadata") or {})
+    labels = {k: v for k, v in (meta.get("labels") or {}).items() if k != PART_OF}
+    meta["labels"] = labels
+    if not labels:
+        del meta["labels"]
+    return replace(change, live={**change.live, "metadata": meta})
+
+
+def _as_pr_changes(changes: Sequence[Change]) -> tuple[Change, ...]:
+    listed = (c for c in changes if c.action is not Action.UNCHANGED)
+    return tuple(_pr_change(c, c.diff) for c in listed)
+
+
+def _kept(base: Change) -> Kept:
+    paths = tuple(e.path for e in base.diff) if base.action in _IN_PLACE else ()
+    return Kept(base.ref, base.action, paths)
+
+
+def _writes(change: Change) -> bool:
+    return change.action is not Action.UNCHANGED
+
+
+def _bodies(plan: Plan) -> Iterator[Resource]:
+    """The labelled cluster bodies an offline plan would create."""
+    return (c.desired for c in plan.changes if c.desired is not None)
+
+
+def _applied(body: Mapping[str, Any], field_manager: str) -> dict[str, Any]:
+    """`body` as the API server returns it after our server-side apply of it."""
+    meta = body.get("metadata") or {}
+    owned = {k: v for k, v in body.items() if k not in ("apiVersion", "kind", "metadata")}
+    owned["metadata"] = {k: v for k, v in meta.items() if k in ("labels", "annotations")}
+    entry = {
+        "manager": field_manager,
+        "operation": "Apply",
+        "apiVersion": body.get("apiVersion", ""),
+        "fieldsType": "FieldsV1",
+        "fieldsV1": fields_v1_for(owned),
+    }
+    return {**body, "metadata": {**meta, "managedFields": [entry]}}
+
+
+# --- exit code --------------------------------------------------------------------------
+
+
+def exit_code(report: PrReport, *, fail_on_drift: bool = False) -> int:
+    """As `plan`: 2 invalid head, 1 this PR changes the cluster (or drift, when asked), 0."""
+    if report.head.errors:
+        return EXIT_ERROR
+    if report.has_changes or (fail_on_drift and report.drift):
+        return EXIT_CHANGES
+    return EXIT_CLEAN
+
+
+# --- Markdown ---------------------------------------------------------------------------
+
+
+def render_report(
+    report: PrReport, *, marker: str = "", max_chars: int = 65_536, forge: str = "GitHub"
+) -> str:
+    """The comment body: title, this PR's changes, what it keeps, then drift; fits max_chars."""
+    sections = [
+        Section(head=tuple(_title(report, marker))),
+        _pr_section(report),
+        *([Section(head=(_kept_block(report),))] if report.kept else []),
+        _drift_section(report),
+    ]
+    limit = f"{forge}'s comment size limit" if forge else "the size limit"
+    tail = f"omitted to stay under {limit} ({max_chars:,} characters); {_FULL_REPORT}"
+    return fit(sections, max_chars=max_chars, note_tail=tail)
+
+
+def _title(report: PrReport, marker: str) -> Iterator[str]:
+    if marker:
+        yield marker
+    head, base = _revision(report.head.revision), _revision(report.base_revision)
+    base += f" ({code_span(report.base_ref)})" if report.base_ref else ""
+    if report.offline:
+        yield "### policy-reconciler report (offline)"
+        yield (
+            f"**Offline:** no cluster was contacted. Head {head} is compared with the render "
+            f"of base {base}, as if the base were applied; drift in the cluster was not checked."
+        )
+        return
+    yield f"### policy-reconciler report for {escape(report.target)}"
+    yield (
+        f"Head {head} planned against the live cluster; drift is measured against base "
+        f"{base}. Read-only: nothing was applied."
+    )
+
+
+def _revision(revision: Revision) -> str:
+    text = revision.id.removeprefix("dir:")
+    is_sha = len(text) >= 12 and all(ch in "0123456789abcdef" for ch in text)
+    return code_span(text[:12] if is_sha else text)
+
+
+def _pr_section(report: PrReport) -> Section:
+    head = ["#### Changes from this pull request", _pr_counts(report)]
+    head += findings_blocks(report.head.findings, level="#####")
+    if report.base_invalid:
+        head.append(
+            f"The base branch has {report.base_errors} validation errors, so drift "
+            "cannot be told apart: every difference from the cluster is listed here."
+        )
+    return Section(
+        head=tuple(head),
+        rows=tuple(row(c) for c in report.changes),
+        details=tuple(d for c in report.changes if (d := details(c))),
+    )
+
+
+def _pr_counts(report: PrReport) -> str:
+    if not report.changes and not report.kept:
+        return "No changes: this pull request writes nothing to the cluster."
+    counts = [
+        phrase.format(n)
+        for action, phrase, always in _PR_PHRASES
+        if (n := sum(c.action is action for c in report.changes)) or always
+    ]
+    if report.head.errors:
+        counts.append("**nothing is applied until the validation errors are fixed**")
+    return "**This PR:** " + " · ".join(counts)
+
+
+def _kept_block(report: PrReport) -> str:
+    lines = [
+        f"**Kept as the cluster has it ({len(report.kept)}):** this PR writes the cluster's "
+        "current state into Git here, so applying it changes nothing in the cluster."
+    ]
+    lines += [f"- {code_span(str(k.ref))}: {_kept_text(k)}" for k in report.kept]
+    return "\n".join(lines)
+
+
+def _kept_text(kept: Kept) -> str:
+    if kept.paths:
+        return "keeps " + ", ".join(code_span(p) for p in kept.paths)
+    return _KEPT.get(kept.base_action, "kept as it is")
+
+
+def _drift_section(report: PrReport) -> Section:
+    title = "#### Already out of sync (not from this pull request)"
+    if report.offline:
+        return Section(head=(title, "Not checked: this report ran `--offline`."))
+    if report.base_invalid:
+        return Section(head=(title, "Unknown: the base branch does not validate."))
+    if not report.drift:
+        return Section(head=(title, "None: the cluster matches the base branch."))
+    return Section(
+        head=(title, _drift_counts(report)),
+        rows=tuple(_drift_row(c) for c in report.drift),
+        details=tuple(d for c in report.drift if (d := details(c))),
+        table_head=_DRIFT_HEAD,
+    )
+
+
+def _drift_counts(report: PrReport) -> str:
+    counts = [
+        phrase.format(n)
+        for action, phrase in _DRIFT_PHRASES
+        if (n := sum(c.action is action for c in report.drift))
+    ]
+    line = "**Out of sync:** " + " · ".join(counts)
+    note = "The cluster differs from the base branch here; the next apply restores what Git says"
+    note += ", except what this pull request keeps (above)." if report.kept else "."
+    return f"{line}\n\n{note}"
+
+
+def _drift_row(change: Change) -> str:
+    ref = change.ref
+    cells = [escape(c) for c in (change.action.value, ref.kind, ref.namespace, ref.name)]
+    return "| " + " | ".join([*cells, _cause(change)]) + " |"
+
+
+def _cause(change: Change) -> str:
+    if change.action is Action.DRIFT and change.drifted_by:
+        phrases = "; ".join(drift_phrase(d) for d in change.drifted_by)
+        return _BARE_PIPE.sub(r"\\|", phrases)  # GFM splits cells even inside code spans
+    if change.action is Action.DRIFT:
+        return "changed in the cluster by an unknown manager"
+    return escape(_CAUSES.get(change.action, ""))
+
+
+__all__ = [
+    "EXIT_CHANGES",
+    "EXIT_CLEAN",
+    "EXIT_ERROR",
+    "Kept",
+    "PrReport",
+    "compare",
+    "exit_code",
+    "live_report",
+    "offline_report",
+    "render_report",
+    "split",
+]

@@ -1,0 +1,111 @@
+"""Helpers for controller tests: polling with deadlines, repo content, webhook requests."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import yaml
+
+from reconciler.cluster.client import EVENTS, Cluster, ResourceType
+
+T = TypeVar("T")
+GNP = ResourceType(
+    "crd.projectcalico.org", "v1", "GlobalNetworkPolicy", "globalnetworkpolicies", False
+)
+HEP = ResourceType("crd.projectcalico.org", "v1", "HostEndpoint", "hostendpoints", False)
+NAMESPACE = "policy-reconciler"
+
+
+def eventually(
+    probe: Callable[[], T | None], *, timeout: float, what: str, every: float = 0.05
+) -> T:
+    """Poll until `probe` returns something truthy; bounded by `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"not within {timeout}s: {what} (last: {last!r})")
+
+
+def holds(probe: Callable[[], object], *, seconds: float, what: str) -> None:
+    """Assert `probe` stays truthy for `seconds` (for "this must not happen" checks)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert probe(), f"no longer true: {what}"
+        time.sleep(0.05)
+
+
+def timed(probe: Callable[[], T | None], *, timeout: float, what: str) -> tuple[T, float]:
+    start = time.monotonic()
+    value = eventually(probe, timeout=timeout, what=what)
+    return value, time.monotonic() - start
+
+
+def policy_yaml(*docs: Mapping[str, Any]) -> str:
+    return yaml.safe_dump_all([dict(d) for d in docs], sort_keys=False)
+
+
+def order_of(cluster: Cluster, name: str) -> int | None:
+    live = cluster.get(GNP, f"default.{name}")
+    return None if live is None else int(live["spec"]["order"])
+
+
+def events_for(cluster: Cluster, applyset_name: str) -> list[dict[str, Any]]:
+    """Events about the ApplySet parent, oldest first."""
+    page = cluster.request(
+        "GET",
+        EVENTS.path(NAMESPACE),
+        verb="list",
+        query={"fieldSelector": f"involvedObject.name={applyset_name}"},
+    )
+    return sorted(page.get("items", []), key=lambda e: int(e["metadata"]["resourceVersion"]))
+
+
+def github_push(
+    url: str,
+    secret: bytes | None,
+    *,
+    ref: str = "refs/heads/main",
+    event: str = "push",
+    signature: str | None = None,
+) -> tuple[int, dict[str, Any]]:
+    body = json.dumps({"ref": ref, "after": "0" * 40, "repository": {"name": "p"}}).encode()
+    headers = {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": "d-1",
+        "Content-Type": "application/json",
+    }
+    if signature is not None:
+        headers["X-Hub-Signature-256"] = signature
+    elif secret is not None:
+        headers["X-Hub-Signature-256"] = (
+            "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+        )
+    return post(url, body, headers)
+
+
+def post(url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()

@@ -8,6 +8,15 @@ step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 # plan exits 1 when there are changes (like flux diff): expected here, not a failure.
 run_plan() { printf '$ %s\n' "$*"; "$@" || [ $? -eq 1 ]; }
+# The first plan/apply touch every object: show one line per object and the summary.
+# On an error (exit code 2) everything is shown.
+headlines() {
+  printf '$ %s   # one line per object shown\n' "$*"
+  local out rc=0
+  out="$("$@" 2>&1)" || rc=$?
+  if [ "$rc" -gt 1 ]; then printf '%s\n' "$out"; return "$rc"; fi
+  printf '%s\n' "$out" | grep -E '^(► |Plan:|Apply:|No changes)'
+}
 
 step "Start the local control plane (real etcd + kube-apiserver, Calico CRDs, 3 Nodes)"
 eval "$(policy-reconciler local-cluster up)"
@@ -30,10 +39,10 @@ namespace cache field.cattle.io/projectId=p-data network-policy/role_redis=
 namespace ingress-nginx field.cattle.io/projectId=p-system ingress=nginx
 
 step "Plan: what applying example-repo/ would do (exit code 1 = changes pending)"
-run_plan policy-reconciler plan example-repo
+headlines policy-reconciler plan example-repo
 
 step "Apply in firewall-safe order"
-run policy-reconciler apply example-repo
+headlines policy-reconciler apply example-repo
 
 step "What we manage, by our ApplySet label"
 run kubectl get globalnetworkpolicies.crd.projectcalico.org,hostendpoints.crd.projectcalico.org \

@@ -47,8 +47,10 @@ def _args() -> argparse.Namespace:
 def _measure(info: localcluster.ClusterInfo, n: int) -> list[dict[str, object]]:
     repo = Path(tempfile.mkdtemp(prefix=f"bench-repo-{n}-"))
     namespaces = write_repo(repo, n, prefix=f"b{n}")
-    manifest = "".join(f"---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"
-                       for ns in ["policy-reconciler", *namespaces])
+    manifest = "".join(
+        f"---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"
+        for ns in ["policy-reconciler", *namespaces]
+    )
     kubectl(info, "apply", "-f", "-", stdin=manifest)
     print(f"-- {n} objects", file=sys.stderr)
     return [_phase(info, phase, repo, n) for phase in PHASES]

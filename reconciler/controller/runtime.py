@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from reconciler import pipeline
+from reconciler import generate, pipeline
 from reconciler.applyset import ID_LABEL, Inventory, is_suspended
 from reconciler.cluster import errors
-from reconciler.cluster.client import CONFIGMAPS, Cluster, Connection
+from reconciler.cluster.client import (
+    CONFIGMAPS,
+    NAMESPACES,
+    NODES,
+    Cluster,
+    Connection,
+    ResourceType,
+)
 from reconciler.controller.leader import Elector, LeaseConfig
 from reconciler.controller.loop import DRIFT, Recall, Reconciler, Run, Source
 from reconciler.controller.metrics import Metrics, Probes, metrics_server
@@ -33,8 +41,15 @@ from reconciler.controller.watch import (
     is_own_write,
 )
 from reconciler.controller.webhook import Receiver, webhook_server
+from reconciler.generate.inventory import namespace_from_api, node_from_api
 
 log = logging.getLogger(__name__)
+
+# What templates read of each inventory kind; a change to anything else is ignored.
+_INVENTORY: dict[ResourceType, Callable[[Mapping[str, Any]], Any]] = {
+    NODES: node_from_api,
+    NAMESPACES: namespace_from_api,
+}
 FETCH_REASONS = frozenset(
     {Reason.UNREACHABLE, Reason.AUTH, Reason.REF, Reason.NOT_FOUND, Reason.FETCH}
 )
@@ -78,6 +93,7 @@ class Controller:
         self._watch_cluster = Cluster.connect(connection)  # long polls never queue our writes
         self._lease_cluster = Cluster.connect(connection) if config.lease else None
         self._stopping = threading.Event()
+        self._seen: dict[tuple[str, str], object] = {}  # inventory as templates last saw it
         self.reconciler = Reconciler(
             cluster=self.cluster, source=source, settings=config.settings,
             may_write=self.may_write, recall=recall,
@@ -221,11 +237,23 @@ class Controller:
         parent = WatchSpec(
             CONFIGMAPS, applyset.namespace, label_selector=f"{ID_LABEL}={applyset.id}"
         )
-        self.watches.ensure([*specs, parent])
+        self.watches.ensure([*specs, parent, *self._inventory_watches()])
+
+    def _inventory_watches(self) -> list[WatchSpec]:
+        """Nodes and/or Namespaces, when the revision in force has templates over them."""
+        rendered = self.reconciler.last_good
+        need = generate.needs(rendered.templates if rendered else ())
+        return [
+            WatchSpec(rtype)
+            for rtype, wanted in ((NODES, need.nodes), (NAMESPACES, need.namespaces))
+            if wanted
+        ]
 
     def _on_watch_event(self, event: WatchEvent) -> None:
         if event.spec.rtype == CONFIGMAPS:
             self._on_parent(event)
+        elif event.spec.rtype in _INVENTORY:
+            self._on_inventory(event)
         elif event.type == RESYNC or not is_own_write(
             event, self.config.settings.options.field_manager
         ):
@@ -236,6 +264,24 @@ class Controller:
                     "event": event.type,
                     "object": event.object.get("metadata", {}).get("name", ""),
                 },
+            )
+            self.scheduler.drift()
+
+    def _on_inventory(self, event: WatchEvent) -> None:
+        """A Node or Namespace that templates expand over changed what they see.
+
+        Only what templates read counts (name, labels, addresses, terminating), so
+        node status heartbeats never cause a re-plan.
+        """
+        view = _INVENTORY[event.spec.rtype](event.object)
+        key = (event.spec.rtype.kind, view.name)
+        before = self._seen.pop(key, None)
+        if event.type != "DELETED":
+            self._seen[key] = view
+        if event.type in ("DELETED", RESYNC) or before != view:
+            log.info(
+                "inventory changed; templates re-expand now",
+                extra={"kind": event.spec.rtype.kind, "object": view.name, "event": event.type},
             )
             self.scheduler.drift()
 

@@ -36,7 +36,7 @@ class Common:
     settings: pipeline.Settings
 
 
-def _percent(value: str) -> float:
+def parse_share(value: str) -> float:
     """ "30%", "0.3" or "30" -> 0.3."""
     text = value.strip().rstrip("%")
     number = float(text)
@@ -46,7 +46,7 @@ def _percent(value: str) -> float:
     return share
 
 
-def _calico(value: str) -> tuple[int, int]:
+def parse_calico_version(value: str) -> tuple[int, int]:
     major, _, minor = value.removeprefix("v").partition(".")
     return int(major), int(minor.partition(".")[0])
 
@@ -137,14 +137,14 @@ def settings_of(**kw: Any) -> pipeline.Settings:
     options = PlanOptions(
         prune=kw["prune"],
         adopt=kw["adopt"],
-        max_prune=_percent(kw["max_prune"]),
+        max_prune=parse_share(kw["max_prune"]),
         allow_empty=kw["allow_empty"],
     )
     return pipeline.Settings(
         applyset=ApplySet(kw["applyset_name"], kw["ns"]),
         options=options,
         default_namespace=kw["default_namespace"],
-        calico=_calico(kw["calico_version"]),
+        calico=parse_calico_version(kw["calico_version"]),
     )
 
 

@@ -24,7 +24,14 @@ from kubernetes.config import ConfigException
 
 from reconciler import pipeline
 from reconciler.applyset import ApplySet, is_suspended
-from reconciler.cli_plan import EXIT_CLEAN, EXIT_ERROR, _calico, _percent, exit_code, explain
+from reconciler.cli_plan import (
+    EXIT_CLEAN,
+    EXIT_ERROR,
+    exit_code,
+    explain,
+    parse_calico_version,
+    parse_share,
+)
 from reconciler.cluster import errors
 from reconciler.cluster.client import CONFIGMAPS, LEASES, USER_AGENT, Cluster, Connection
 from reconciler.controller import logs
@@ -215,14 +222,14 @@ def _config(kw: dict[str, Any]) -> ControllerConfig:
     options = PlanOptions(
         prune=kw["prune"],
         adopt=kw["adopt"],
-        max_prune=_percent(kw["max_prune"]),
+        max_prune=parse_share(kw["max_prune"]),
         allow_empty=kw["allow_empty"],
     )
     settings = pipeline.Settings(
         applyset=applyset,
         options=options,
         default_namespace=kw["default_namespace"],
-        calico=_calico(kw["calico_version"]),
+        calico=parse_calico_version(kw["calico_version"]),
     )
     identity = kw["identity"] or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
     return ControllerConfig(

@@ -135,6 +135,8 @@ class Reconciler:
         except source_errors.SourceError as exc:
             raise _Stop(_source_reason(exc), exc.message) from exc
         attempt.revision = revision
+        if self.last_good is not None and self.last_good.revision.id == revision.id:
+            return self.last_good  # a render is a pure function of the commit: reuse it
         return pipeline.render(Path(revision.path), revision, self.settings)
 
     def _plan(self, rendered: pipeline.Rendered, attempt: _Attempt) -> pipeline.Planned:

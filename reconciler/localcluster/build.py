@@ -108,7 +108,7 @@ def _build(go: str, target: Target, out: Path, progress: Progress) -> None:
     proc = subprocess.run(
         [*cmd, target.package],
         cwd=GOMOD / target.module,
-        env={**os.environ, "GOFLAGS": "-mod=readonly", "GOTOOLCHAIN": "local"},
+        env={**os.environ, "GOFLAGS": "-mod=readonly -buildvcs=false", "GOTOOLCHAIN": "local"},
         capture_output=True,
         text=True,
         check=False,
@@ -129,7 +129,7 @@ def calico_crd_dir(progress: Progress = print) -> Path:
     proc = subprocess.run(
         [go, "mod", "download", "-json", "github.com/projectcalico/calico"],
         cwd=GOMOD / "calico",
-        env={**os.environ, "GOFLAGS": "-mod=readonly", "GOTOOLCHAIN": "local"},
+        env={**os.environ, "GOFLAGS": "-mod=readonly -buildvcs=false", "GOTOOLCHAIN": "local"},
         capture_output=True,
         text=True,
         check=False,

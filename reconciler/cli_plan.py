@@ -279,7 +279,7 @@ def _rendered(common: Common, plan: Plan, result: ApplyResult | None) -> str:
 
 
 def exit_code(plan: Plan, result: ApplyResult | None, *, dry_run: bool = False) -> int:
-    if plan.errors or (result is not None and not result.ok) or (result and result.notes):
+    if plan.errors or (result is not None and not result.ok):
         return EXIT_ERROR
     if result is None or dry_run:
         return EXIT_CHANGES if plan.has_changes else EXIT_CLEAN

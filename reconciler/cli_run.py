@@ -22,15 +22,13 @@ from typing import Any, TypeVar
 import click
 from kubernetes.config import ConfigException
 
-from reconciler import pipeline
 from reconciler.applyset import ApplySet, is_suspended
 from reconciler.cli_plan import (
     EXIT_CLEAN,
     EXIT_ERROR,
     exit_code,
     explain,
-    parse_calico_version,
-    parse_share,
+    settings_of,
 )
 from reconciler.cluster import errors
 from reconciler.cluster.client import CONFIGMAPS, LEASES, USER_AGENT, Cluster, Connection
@@ -42,7 +40,6 @@ from reconciler.controller.runtime import Controller, ControllerConfig, WebhookC
 from reconciler.controller.schedule import Timing
 from reconciler.controller.status import read_status
 from reconciler.controller.watch import WatchTiming
-from reconciler.plan import PlanOptions
 from reconciler.report import render_text
 from reconciler.source import ConfigError, GitAuth, GitSource, SourceSpec, Verification
 
@@ -218,19 +215,8 @@ def _source_spec(kw: dict[str, Any]) -> SourceSpec:
 
 
 def _config(kw: dict[str, Any]) -> ControllerConfig:
-    applyset = ApplySet(kw["applyset_name"], kw["ns"])
-    options = PlanOptions(
-        prune=kw["prune"],
-        adopt=kw["adopt"],
-        max_prune=parse_share(kw["max_prune"]),
-        allow_empty=kw["allow_empty"],
-    )
-    settings = pipeline.Settings(
-        applyset=applyset,
-        options=options,
-        default_namespace=kw["default_namespace"],
-        calico=parse_calico_version(kw["calico_version"]),
-    )
+    settings = settings_of(**kw)
+    applyset = settings.applyset
     identity = kw["identity"] or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
     return ControllerConfig(
         settings=settings,

@@ -6,8 +6,10 @@ cluster module uses to build URLs, and the firewall-safe ordering the planner us
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 from reconciler.model import GroupKind, ObjectRef
 
@@ -81,6 +83,11 @@ def identity(ref: ObjectRef) -> tuple[str, str, str, str]:
 
 def group_of(api_version: str) -> str:
     return api_version.rpartition("/")[0]
+
+
+def group_kind_of(body: Mapping[str, Any]) -> GroupKind:
+    """The group-kind of a self-describing body (apiVersion + kind)."""
+    return GroupKind(group_of(str(body.get("apiVersion", ""))), str(body.get("kind", "")))
 
 
 def version_of(api_version: str) -> str:

@@ -16,7 +16,7 @@ from reconciler.calico.flavour import Flavour
 from reconciler.cluster import errors
 from reconciler.cluster.client import NAMESPACES, NODES, Cluster, JSONDict, ResourceType
 from reconciler.generate import Namespace, Node, namespace_from_api, node_from_api
-from reconciler.kinds import K8S_NETWORKING
+from reconciler.kinds import K8S_NETWORKING, group_kind_of
 from reconciler.model import GroupKind
 from reconciler.plan import Desired, Live
 
@@ -81,7 +81,7 @@ def _namesakes(
     """
     by_kind: dict[GroupKind, list[Desired]] = {}
     for d in desired:
-        by_kind.setdefault(_group_kind(d.body), []).append(d)
+        by_kind.setdefault(group_kind_of(d.body), []).append(d)
     for gk, group in sorted(by_kind.items()):
         found = _existing(cluster, types.of(gk), group)
         for d in group:
@@ -102,10 +102,6 @@ def _existing(
         if body is not None:
             found[_name_key(d.body)] = body
     return found
-
-
-def _group_kind(body: Mapping[str, Any]) -> GroupKind:
-    return GroupKind(body["apiVersion"].rpartition("/")[0], body["kind"])
 
 
 def _name_key(body: Mapping[str, Any]) -> tuple[str, str]:

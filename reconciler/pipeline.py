@@ -16,10 +16,10 @@ from reconciler.apply import Inventories, Target, execute
 from reconciler.apply.executor import Progress
 from reconciler.calico.flavour import Flavour, crd_flavour, v3_flavour
 from reconciler.cluster.client import CONFIGMAPS, Cluster
-from reconciler.kinds import CALICO_CRD, CALICO_V3
+from reconciler.kinds import CALICO_CRD, CALICO_V3, group_kind_of
 from reconciler.manifests import load_dir
 from reconciler.manifests.templates import Template
-from reconciler.model import Action, ApplyResult, Finding, GroupKind, Plan, Resource, Revision
+from reconciler.model import Action, ApplyResult, Finding, Plan, Resource, Revision
 from reconciler.observe import (
     CalicoMissing,
     Types,
@@ -210,8 +210,6 @@ def _kept(plan: Plan, live: Sequence[Live]) -> aset.Inventory:
     """Owned objects this plan leaves in place still need the parent to list them."""
     pruned = {c.ref.key for c in plan.changes if c.action is Action.PRUNE}
     kept = [lv for lv in live if lv.owned and lv.ref.key not in pruned]
-    kinds = frozenset(
-        GroupKind(lv.body["apiVersion"].rpartition("/")[0], lv.body["kind"]) for lv in kept
-    )
+    kinds = frozenset(group_kind_of(lv.body) for lv in kept)
     namespaces = frozenset(lv.ref.namespace for lv in kept if lv.ref.namespace)
     return aset.Inventory(kinds, namespaces)

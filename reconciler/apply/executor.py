@@ -15,7 +15,8 @@ from reconciler import FIELD_MANAGER
 from reconciler.applyset import ApplySet, Inventory, parent_body
 from reconciler.cluster import errors
 from reconciler.cluster.client import CONFIGMAPS, Cluster
-from reconciler.model import Action, ApplyResult, Change, Failure, GroupKind, Plan
+from reconciler.kinds import group_kind_of
+from reconciler.model import Action, ApplyResult, Change, Failure, Plan
 from reconciler.observe import Types
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ def _step(target: Target, change: Change) -> None:
 def _apply(target: Target, change: Change, *, dry_run: bool) -> None:
     assert change.desired is not None, "only changes with a desired object are applied"
     body = change.desired.body
-    rtype = target.types.of(GroupKind(body["apiVersion"].rpartition("/")[0], body["kind"]))
+    rtype = target.types.of(group_kind_of(body))
     target.cluster.apply(
         rtype,
         body,
@@ -136,11 +137,9 @@ def _apply(target: Target, change: Change, *, dry_run: bool) -> None:
 def _prune(target: Target, change: Change) -> None:
     live = change.live or {}
     meta = live.get("metadata", {})
-    gk = GroupKind(str(live.get("apiVersion", "")).rpartition("/")[0], str(live.get("kind")))
     # The uid precondition deletes exactly the object we planned to, never a namesake.
-    target.cluster.delete(
-        target.types.of(gk), meta["name"], meta.get("namespace", ""), uid=meta.get("uid", "")
-    )
+    rtype = target.types.of(group_kind_of(live))
+    target.cluster.delete(rtype, meta["name"], meta.get("namespace", ""), uid=meta.get("uid", ""))
 
 
 def _record(target: Target, current: Inventory | None, wanted: Inventory) -> None:

@@ -110,11 +110,6 @@ class Cluster:
             raise errors.from_response(resp.status, data, what=f"{method} {path}")
         return json.loads(data) if data else {}
 
-    def stream(self, path: str, *, query: Mapping[str, str], timeout: float) -> Iterator[JSONDict]:
-        """A watch: yields events until the server ends the stream."""
-        with self.watch(path, query=query, timeout=timeout) as events:
-            yield from events
-
     def watch(self, path: str, *, query: Mapping[str, str], timeout: float) -> WatchStream:
         """Open a watch; iterate it for events, `close()` it from any thread to end it."""
         resp = self._send(

@@ -108,7 +108,7 @@ def _build(go: str, target: Target, out: Path, progress: Progress) -> None:
     proc = subprocess.run(
         [*cmd, target.package],
         cwd=GOMOD / target.module,
-        env={**os.environ, "GOFLAGS": "-mod=readonly -buildvcs=false", "GOTOOLCHAIN": "local"},
+        env=_go_env(),
         capture_output=True,
         text=True,
         check=False,
@@ -123,13 +123,18 @@ def _build(go: str, target: Target, out: Path, progress: Progress) -> None:
     tmp.rename(out / target.binary)  # atomic: a half-built binary never looks cached
 
 
+def _go_env() -> dict[str, str]:
+    """Build only what go.sum pins, with the installed toolchain, no VCS stamping."""
+    return {**os.environ, "GOFLAGS": "-mod=readonly -buildvcs=false", "GOTOOLCHAIN": "local"}
+
+
 def calico_crd_dir(progress: Progress = print) -> Path:
     """Download the pinned Calico module (verified by go.sum) and return its CRD folder."""
     go = go_binary()
     proc = subprocess.run(
         [go, "mod", "download", "-json", "github.com/projectcalico/calico"],
         cwd=GOMOD / "calico",
-        env={**os.environ, "GOFLAGS": "-mod=readonly -buildvcs=false", "GOTOOLCHAIN": "local"},
+        env=_go_env(),
         capture_output=True,
         text=True,
         check=False,

@@ -37,6 +37,21 @@ def eventually(
     raise AssertionError(f"not within {timeout}s: {what} (last: {last!r})")
 
 
+def settle(controller: Any, quiet: float = 2.0) -> int:
+    """Wait until no run has started for `quiet` seconds (the debounce is 0.3-1 s)."""
+    seen, since = controller.runner.runs, time.monotonic()
+
+    def quiet_enough() -> bool:
+        nonlocal seen, since
+        runs = controller.runner.runs
+        if runs != seen or controller.runner.busy_for():
+            seen, since = runs, time.monotonic()
+        return time.monotonic() - since >= quiet
+
+    eventually(quiet_enough, timeout=30, what="the controller to go quiet")
+    return int(seen)
+
+
 def holds(probe: Callable[[], object], *, seconds: float, what: str) -> None:
     """Assert `probe` stays truthy for `seconds` (for "this must not happen" checks)."""
     deadline = time.monotonic() + seconds

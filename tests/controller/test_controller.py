@@ -4,7 +4,6 @@ last good revision, suspend, status, Events and metrics. Controllers run as thre
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from tests.controller.helpers import (
     github_push,
     order_of,
     policy_yaml,
+    settle,
     timed,
 )
 from tests.source.gitserver import GitServer
@@ -167,7 +167,7 @@ def test_self_heal_does_not_loop_and_steady_state_writes_nothing(
     _first_run(controller)
     eventually(controller.watches.listening, timeout=10, what="watches started")
     # Our own writes and the watches' first LIST cause at most a few follow-up runs...
-    settled = _settle(controller)
+    settled = settle(controller)
     assert settled <= 3
     assert controller.last_run is not None
     assert controller.last_run.record.reason is Reason.UP_TO_DATE
@@ -177,22 +177,7 @@ def test_self_heal_does_not_loop_and_steady_state_writes_nothing(
     assert controller.runner.wait_idle(runs=settled + 1, timeout=20)
     requests = audit.requests(user_agent=user_agent, since=start)
     assert [r for r in requests if r.is_write or r.dry_run] == []
-    assert _settle(controller) == settled + 1
-
-
-def _settle(controller: Any, quiet: float = 2.0) -> int:
-    """Wait until no run has started for `quiet` seconds (the debounce is 0.3-1 s)."""
-    seen, since = controller.runner.runs, time.monotonic()
-
-    def quiet_enough() -> bool:
-        nonlocal seen, since
-        runs = controller.runner.runs
-        if runs != seen or controller.runner.busy_for():
-            seen, since = runs, time.monotonic()
-        return time.monotonic() - since >= quiet
-
-    eventually(quiet_enough, timeout=30, what="the controller to go quiet")
-    return int(seen)
+    assert settle(controller) == settled + 1
 
 
 def test_a_bad_commit_is_refused_and_the_last_good_revision_stays_in_force(

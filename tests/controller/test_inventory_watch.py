@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from reconciler.cluster.client import NODES, Cluster
 from tests.controller.conftest import StartController
-from tests.controller.helpers import HEP, eventually, policy_yaml
+from tests.controller.helpers import HEP, eventually, policy_yaml, settle
 from tests.source.repos import Upstream
 
 
@@ -29,15 +28,6 @@ def _node(name: str, uid: str, ip: str) -> dict[str, Any]:
     }
 
 
-def _settle(controller: Any, quiet: float = 2.0) -> None:
-    def still() -> bool:
-        before = controller.runner.runs
-        time.sleep(quiet)
-        return bool(controller.runner.runs == before)
-
-    eventually(still, timeout=30, what="the controller to go quiet", every=0)
-
-
 def test_a_new_node_gets_its_host_endpoint_within_seconds_not_an_interval(
     start_controller: StartController, upstream: Upstream, cluster: Cluster, uid: str
 ) -> None:
@@ -47,7 +37,7 @@ def test_a_new_node_gets_its_host_endpoint_within_seconds_not_an_interval(
     assert controller.runner.wait_idle(runs=1, timeout=30), "the startup run never finished"
     assert cluster.get(HEP, f"{uid}-a-fw") is not None
     eventually(controller.watches.listening, timeout=10, what="watches started")
-    _settle(controller)  # the follow-up runs of startup are over: only a watch can act now
+    settle(controller)  # the follow-up runs of startup are over: only a watch can act now
 
     cluster.create(NODES, _node(f"{uid}-b", uid, "10.250.1.2"))
     hep = eventually(

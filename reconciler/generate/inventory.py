@@ -66,3 +66,76 @@ def namespace_from_api(obj: Mapping[str, Any]) -> Namespace:
         labels=dict(meta.get("labels") or {}),
         terminating=bool(meta.get("deletionTimestamp")) or phase == "Terminating",
     )
+
+
+# Pods and ServiceAccounts: what the connectivity engine needs to place workload endpoints
+# (Calico gives every pod a workload endpoint with its labels, IPs, namespace and
+# service account; named ports resolve against its container ports).
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerPort:
+    name: str  # "" when unnamed
+    protocol: str  # TCP, UDP or SCTP
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class Pod:
+    namespace: str
+    name: str
+    labels: Mapping[str, str]
+    node: str  # spec.nodeName, "" while unscheduled
+    ips: tuple[str, ...]  # status.podIPs (or podIP), in order
+    service_account: str = "default"
+    ports: tuple[ContainerPort, ...] = ()
+    host_network: bool = False  # such a pod is the node's host, not a workload endpoint
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAccount:
+    namespace: str
+    name: str
+    labels: Mapping[str, str]
+
+
+def pod_from_api(obj: Mapping[str, Any]) -> Pod:
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    ips = [str(p.get("ip")) for p in status.get("podIPs") or [] if isinstance(p, Mapping)]
+    if not ips and status.get("podIP"):
+        ips = [str(status["podIP"])]
+    return Pod(
+        namespace=str(meta.get("namespace", "")),
+        name=str(meta.get("name", "")),
+        labels=dict(meta.get("labels") or {}),
+        node=str(spec.get("nodeName") or ""),
+        ips=tuple(ips),
+        service_account=str(spec.get("serviceAccountName") or "default"),
+        ports=tuple(_container_ports(spec)),
+        host_network=bool(spec.get("hostNetwork")),
+    )
+
+
+def _container_ports(spec: Mapping[str, Any]) -> list[ContainerPort]:
+    return [
+        ContainerPort(
+            name=str(p.get("name") or ""),
+            protocol=str(p.get("protocol") or "TCP"),
+            port=int(p.get("containerPort") or 0),
+        )
+        for c in spec.get("containers") or []
+        if isinstance(c, Mapping)
+        for p in c.get("ports") or []
+        if isinstance(p, Mapping)
+    ]
+
+
+def service_account_from_api(obj: Mapping[str, Any]) -> ServiceAccount:
+    meta = obj.get("metadata") or {}
+    return ServiceAccount(
+        namespace=str(meta.get("namespace", "")),
+        name=str(meta.get("name", "")),
+        labels=dict(meta.get("labels") or {}),
+    )

@@ -19,6 +19,14 @@ from reconciler.cluster.client import USER_AGENT, Cluster, Connection
 from tests.audit import AuditLog
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses the control plane, directly or through a fixture, is marked
+    `cluster`, so `make unit` (`-m "not cluster"`) is the fast loop without one."""
+    for item in items:
+        if "control_plane" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.cluster)
+
+
 def _progress(message: str) -> None:
     print(message, file=sys.stderr)
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import urllib3
+import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
@@ -308,8 +309,31 @@ def _typed(item: JSONDict, rtype: ResourceType) -> JSONDict:
     return item
 
 
+# What the client raises for a missing, unreadable or malformed kubeconfig or context.
+_CONFIG_ERRORS = (
+    k8s_config.ConfigException,
+    OSError,
+    yaml.YAMLError,
+    ValueError,
+    TypeError,
+    KeyError,
+    AttributeError,
+)
+
+
 def _load_config(conn: Connection, configuration: k8s.Configuration) -> str:
-    """Fill `configuration`; returns a display name for the target (the context)."""
+    """Fill `configuration`; returns a display name for the target (the context).
+
+    Raises our `ConfigError`, so that no caller needs to know the client's exceptions."""
+    try:
+        return _load(conn, configuration)
+    except _CONFIG_ERRORS as exc:
+        where = f"--kubeconfig {conn.kubeconfig}" if conn.kubeconfig else "default kubeconfig"
+        context = f", --context {conn.context}" if conn.context else ""
+        raise errors.ConfigError(f"cannot use the kubeconfig: {exc} ({where}{context})") from exc
+
+
+def _load(conn: Connection, configuration: k8s.Configuration) -> str:
     if not conn.kubeconfig and k8s_config.incluster_config.SERVICE_HOST_ENV_NAME in os.environ:
         k8s_config.load_incluster_config(client_configuration=configuration)
         return "in-cluster"

@@ -19,6 +19,10 @@ class Unreachable(KubeError):
     """No HTTP answer at all (connection refused, TLS, timeout)."""
 
 
+class ConfigError(KubeError):
+    """No usable kubeconfig, context or in-cluster configuration: nothing was sent."""
+
+
 class BadRequest(KubeError):
     status = 400
 

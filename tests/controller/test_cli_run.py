@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from reconciler.applyset import ApplySet
 from reconciler.cli import main
-from reconciler.cli_run import parse_duration
+from reconciler.cli.options import parse_duration
 from reconciler.controller import logs
 from reconciler.localcluster import ClusterInfo
 from tests.cluster.engine import gnp

@@ -14,7 +14,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from reconciler.cli import main
-from reconciler.cli_report import report_command
+from reconciler.cli.report import report_command
 from tests.report.forges import GiteaServer, GitHubServer, GitLabServer
 from tests.report.test_pr import LEGACY, example_base
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from reconciler import localcluster
+from reconciler.cli.errors import Group
 
 _STATE_DIR = click.option(
     "--state-dir",
@@ -22,7 +23,7 @@ def _progress(message: str) -> None:
     click.echo(message, err=True)  # stdout stays clean for `eval "$(... up)"`
 
 
-@click.group("local-cluster")
+@click.group("local-cluster", cls=Group)
 def local_cluster() -> None:
     """A real etcd + kube-apiserver on 127.0.0.1 with Calico CRDs, built from Go modules."""
 

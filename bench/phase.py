@@ -12,7 +12,7 @@ from reconciler import pipeline
 from reconciler.applyset import ApplySet
 from reconciler.cluster.client import Cluster, Connection
 from reconciler.model import GroupKind, Revision
-from reconciler.observe import discover
+from reconciler.observe import detect_flavour, discover
 from reconciler.plan import PlanOptions
 
 WRITES = ("apply", "delete", "create")
@@ -58,7 +58,7 @@ def reconcile(cluster: Cluster, repo: Path, settings: pipeline.Settings) -> tupl
 
 def bare_lists(cluster: Cluster, settings: pipeline.Settings) -> int:
     """The floor: the same label-selected LISTs with nothing else around them."""
-    types = discover(cluster, pipeline.detect_flavour(cluster, settings.calico))
+    types = discover(cluster, detect_flavour(cluster, settings.calico))
     kinds = [
         ("crd.projectcalico.org", "HostEndpoint"),
         ("crd.projectcalico.org", "GlobalNetworkPolicy"),

@@ -15,9 +15,9 @@ from reconciler import FIELD_MANAGER
 from reconciler.applyset import ApplySet, Inventory, parent_body
 from reconciler.cluster import errors
 from reconciler.cluster.client import CONFIGMAPS, Cluster
+from reconciler.cluster.types import Types
 from reconciler.kinds import group_kind_of
 from reconciler.model import Action, ApplyResult, Change, Failure, Plan
-from reconciler.observe import Types
 
 log = logging.getLogger(__name__)
 

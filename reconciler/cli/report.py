@@ -26,6 +26,7 @@ from reconciler.cli import options as opt
 from reconciler.cli.errors import Command, fail
 from reconciler.cluster.client import Cluster
 from reconciler.model import Revision
+from reconciler.pipeline import review
 from reconciler.report import pr
 from reconciler.report.publish import (
     FORGES,
@@ -116,11 +117,11 @@ def _report(args: opt.ReportArgs) -> pr.PrReport:
         base = pipeline.render(base_dir, base_revision, args.settings)
     settings, base_ref, target = args.settings, args.base_ref, args.target
     if args.offline:
-        return pr.offline_report(
+        return review.offline_report(
             head=head, base=base, settings=settings, base_ref=base_ref, target=target
         )
     cluster = Cluster.connect(args.cluster.connection())
-    return pr.live_report(
+    return review.live_report(
         cluster, head=head, base=base, settings=settings, base_ref=base_ref, target=target
     )
 

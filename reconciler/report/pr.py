@@ -20,21 +20,19 @@ does not mention counts as unchanged there. Then, per object:
 
 Offline (no cluster), H is planned against the base render as if the base had been
 applied by us, so every difference is this PR's and drift is not checked.
+
+The plans come from `pipeline.review` (one read of the cluster for both); this module
+only pairs and renders values.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
-from reconciler import pipeline
 from reconciler.applyset import PART_OF
-from reconciler.cluster.client import Cluster
-from reconciler.model import Action, Change, DiffEntry, ObjectRef, Plan, Resource, Revision
-from reconciler.plan import Desired, Live, make_plan
-from reconciler.plan.fields import fields_v1_for
+from reconciler.model import Action, Change, DiffEntry, ObjectRef, Plan, Revision
 from reconciler.plan.planner import REASONS
 from reconciler.report.markdown import (
     Section,
@@ -78,11 +76,6 @@ _KEPT = {
     Action.CONFLICT: "no longer asked for",
     Action.ADOPT: "no longer asked for",
 }
-_OFFLINE_REASONS = {
-    Action.CREATE: "not in the base branch",
-    Action.UPDATE: "changed from the base branch",
-    Action.PRUNE: "removed from the base branch",
-}
 _FULL_REPORT = "the CI job's log has the full report."
 _BARE_PIPE = re.compile(r"(?<!\\)\|")
 _DRIFT_HEAD = "| Action | Kind | Namespace | Name | Cause |\n|---|---|---|---|---|"
@@ -125,69 +118,14 @@ class PrReport:
 # --- building ---------------------------------------------------------------------------
 
 
-def live_report(
-    cluster: Cluster,
-    *,
-    head: pipeline.Rendered,
-    base: pipeline.Rendered,
-    settings: pipeline.Settings,
-    base_ref: str = "",
-    target: str = "",
-) -> PrReport:
-    """Both plans against the live cluster: reads only (discovery, GET, LIST)."""
-    head_plan = pipeline.plan(cluster, head, settings).plan
-    base_plan = pipeline.plan(cluster, base, settings).plan
-    return compare(
-        head_plan, base_plan, target=target or cluster.name or "cluster", base_ref=base_ref
-    )
-
-
 def compare(head: Plan, base: Plan, *, target: str, base_ref: str = "") -> PrReport:
     """Split the head plan into this PR's changes, and the drift the base plan shows."""
     report = PrReport(target, head, base, base.revision, base_ref, base_errors=len(base.errors))
     if base.errors:  # no trustworthy base: every difference is shown as this PR's
-        return replace(report, changes=_as_pr_changes(head.changes))
+        return replace(report, changes=as_pr_changes(head.changes))
     changes, kept = split(head, base)
     drift = tuple(_quiet(c) for c in base.changes if c.action is not Action.UNCHANGED)
     return replace(report, changes=changes, kept=kept, drift=drift)
-
-
-def offline_report(
-    *,
-    head: pipeline.Rendered,
-    base: pipeline.Rendered,
-    settings: pipeline.Settings,
-    base_ref: str = "",
-    target: str = "",
-) -> PrReport:
-    """No cluster: the head against the base render, as if we had applied the base.
-
-    Each side goes through `pipeline.plan_offline` (the bodies we would apply, templates
-    handled as `plan --offline` does); the base's bodies then play the live objects."""
-    head_bodies = pipeline.plan_offline(head, settings)
-    base_bodies = pipeline.plan_offline(base, settings)
-    manager = settings.options.field_manager
-    plan = make_plan(
-        revision=head.revision,
-        desired=[Desired(r, r.body) for r in _bodies(head_bodies)],
-        live=[Live(r.ref, _applied(r.body, manager), owned=True) for r in _bodies(base_bodies)],
-        options=settings.options,
-        target=OFFLINE,
-        findings=head_bodies.findings,
-    )
-    changes = tuple(
-        replace(c, reason=_OFFLINE_REASONS.get(c.action, c.reason))
-        for c in _as_pr_changes(plan.changes)
-    )
-    return PrReport(
-        target or OFFLINE,
-        plan,
-        None,
-        base.revision,
-        base_ref,
-        changes,
-        base_errors=len(base_bodies.errors),
-    )
 
 
 def split(head: Plan, base: Plan) -> tuple[tuple[Change, ...], tuple[Kept, ...]]:
@@ -245,7 +183,7 @@ def _quiet(change: Change) -> Change:
     return replace(change, live={**change.live, "metadata": meta})
 
 
-def _as_pr_changes(changes: Sequence[Change]) -> tuple[Change, ...]:
+def as_pr_changes(changes: Sequence[Change]) -> tuple[Change, ...]:
     listed = (c for c in changes if c.action is not Action.UNCHANGED)
     return tuple(_pr_change(c, c.diff) for c in listed)
 
@@ -257,26 +195,6 @@ def _kept(base: Change) -> Kept:
 
 def _writes(change: Change) -> bool:
     return change.action is not Action.UNCHANGED
-
-
-def _bodies(plan: Plan) -> Iterator[Resource]:
-    """The labelled cluster bodies an offline plan would create."""
-    return (c.desired for c in plan.changes if c.desired is not None)
-
-
-def _applied(body: Mapping[str, Any], field_manager: str) -> dict[str, Any]:
-    """`body` as the API server returns it after our server-side apply of it."""
-    meta = body.get("metadata") or {}
-    owned = {k: v for k, v in body.items() if k not in ("apiVersion", "kind", "metadata")}
-    owned["metadata"] = {k: v for k, v in meta.items() if k in ("labels", "annotations")}
-    entry = {
-        "manager": field_manager,
-        "operation": "Apply",
-        "apiVersion": body.get("apiVersion", ""),
-        "fieldsType": "FieldsV1",
-        "fieldsV1": fields_v1_for(owned),
-    }
-    return {**body, "metadata": {**meta, "managedFields": [entry]}}
 
 
 # --- exit code --------------------------------------------------------------------------
@@ -426,10 +344,9 @@ __all__ = [
     "EXIT_ERROR",
     "Kept",
     "PrReport",
+    "as_pr_changes",
     "compare",
     "exit_code",
-    "live_report",
-    "offline_report",
     "render_report",
     "split",
 ]

@@ -25,13 +25,13 @@ from reconciler.model import (
     Revision,
     Severity,
 )
+from reconciler.pipeline.review import offline_report
 from reconciler.plan.planner import REASONS
 from reconciler.report.pr import (
     Kept,
     PrReport,
     compare,
     exit_code,
-    offline_report,
     render_report,
 )
 from reconciler.report.publish import marker_for

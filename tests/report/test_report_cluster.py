@@ -20,7 +20,8 @@ from reconciler.cli import main
 from reconciler.cluster.client import Cluster, Connection, ResourceType
 from reconciler.localcluster import ClusterInfo, kubectl
 from reconciler.model import Revision
-from reconciler.report.pr import live_report, render_report
+from reconciler.pipeline.review import live_report
+from reconciler.report.pr import render_report
 from reconciler.report.publish import marker_for
 from tests.audit import AuditLog, by_verb
 from tests.cluster.engine import NAMESPACE, Repo, gnp, reconcile

@@ -8,6 +8,7 @@ each malformed option value. No control plane: the server is a closed port.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -172,8 +173,6 @@ def test_an_unexpected_bug_is_one_line_and_its_traceback_needs_debug(
 
 def test_the_installed_command_prints_no_traceback(setup: dict[str, str]) -> None:
     """The console script as a user runs it (not CliRunner): a real process, exit 2."""
-    import subprocess
-
     argv = [sys.executable, "-m", "reconciler", "plan", EXAMPLE_REPO, "--max-prune", "abc"]
     done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60,
                           env={**os.environ, "KUBECONFIG": setup["kubeconfig"]})  # fmt: skip

@@ -1,0 +1,238 @@
+"""One revision through the stages: render -> observe -> plan -> execute.
+
+A straight pipeline (as kustomize-controller's reconcile loop, which gathers its inputs
+before it applies) shared by the CLI and the controller. Each step is a function of the
+previous step's value:
+
+    rendered = render(path, revision, settings)              # files -> Resources, templates
+    observed, intents = observe(cluster, [rendered], settings)  # every cluster read, once
+    planned = decide(intents[0], observed, settings)          # pure
+    result = apply(cluster, planned, settings)                # writes
+
+`plan(cluster, rendered, settings)` is the middle two; `plan_observed(rendered, observed,
+settings)` plans against facts from anywhere (offline: `observe.offline_facts`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from reconciler import applyset as aset
+from reconciler import generate
+from reconciler import observe as obs
+from reconciler.apply import Inventories, Target, execute
+from reconciler.apply.executor import Progress
+from reconciler.calico.flavour import Flavour
+from reconciler.cluster.client import Cluster
+from reconciler.cluster.types import Types
+from reconciler.kinds import group_kind_of
+from reconciler.manifests import load_dir
+from reconciler.manifests.templates import Template
+from reconciler.model import Action, ApplyResult, Finding, Plan, Resource, Revision
+from reconciler.observe import Facts, Observed
+from reconciler.plan import Desired, Live, PlanOptions, make_plan
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    applyset: aset.ApplySet = field(
+        default_factory=lambda: aset.ApplySet("policy-reconciler", "policy-reconciler")
+    )
+    options: PlanOptions = field(default_factory=PlanOptions)
+    default_namespace: str = ""
+    calico: tuple[int, int] = (3, 31)
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """Everything the repo asks for at one revision, or why it cannot be used.
+
+    `templates` are expanded over the live cluster at every plan (so a new Node or a
+    relabelled Namespace changes the plan without a new revision); `resources` holds the
+    files' objects until then, and the generated ones added after.
+    """
+
+    revision: Revision
+    resources: tuple[Resource, ...]
+    findings: tuple[Finding, ...]
+    templates: tuple[Template, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """A render made concrete for one cluster: templates expanded, bodies in its flavour."""
+
+    rendered: Rendered  # templates expanded (and their findings added)
+    desired: tuple[Desired, ...]
+    wanted: aset.Inventory  # the kinds and namespaces the desired objects need
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    plan: Plan
+    types: Types
+    inventories: Inventories
+    suspended: bool = False
+
+
+def render(path: Path, revision: Revision, settings: Settings) -> Rendered:
+    loaded = load_dir(path, default_namespace=settings.default_namespace)
+    return Rendered(revision, loaded.resources, loaded.findings, loaded.templates)
+
+
+# --- observe: every read of the cluster, before any planning ----------------------------
+
+
+def observe(
+    cluster: Cluster, renders: Sequence[Rendered], settings: Settings
+) -> tuple[Observed, list[Intent]]:
+    """One read of the cluster for several renders (the PR's head and base share it)."""
+    facts = obs.read_facts(
+        cluster, calico=settings.calico, applyset=settings.applyset, wanted=wanted_by(renders)
+    )
+    intents = [intend(r, facts, settings) for r in renders]
+    inventory = facts.recorded or aset.Inventory()
+    for intent in intents:
+        inventory = inventory.union(intent.wanted)
+    objects = obs.read_objects(
+        cluster,
+        facts,
+        applyset=settings.applyset,
+        inventory=inventory,
+        desired=[d for i in intents for d in i.desired],
+    )
+    return Observed(facts, objects), intents
+
+
+def wanted_by(renders: Iterable[Rendered]) -> obs.Wanted:
+    """The facts the renders' templates expand over; nothing when they have none."""
+    found = list(renders)
+    need = generate.needs(t for r in found for t in r.templates)
+    kcc = any(generate.needs(r.templates).nodes and not _repo_kcc(r.resources) for r in found)
+    return obs.Wanted(nodes=need.nodes, namespaces=need.namespaces, kube_controllers=kcc)
+
+
+# --- plan: pure functions of the render and what was observed ---------------------------
+
+
+def plan(cluster: Cluster, rendered: Rendered, settings: Settings) -> Planned:
+    observed, (intent,) = observe(cluster, [rendered], settings)
+    return decide(intent, observed, settings)
+
+
+def plan_observed(rendered: Rendered, observed: Observed, settings: Settings) -> Planned:
+    return decide(intend(rendered, observed.facts, settings), observed, settings)
+
+
+def plan_offline(
+    rendered: Rendered,
+    settings: Settings,
+    *,
+    nodes: Sequence[generate.Node] | None = None,
+    namespaces: Sequence[generate.Namespace] | None = None,
+) -> Plan:
+    """No cluster: what would be created in an empty cluster with Calico's CRDs. Templates
+    expand over `nodes`/`namespaces` when given (from files), else each gets a note."""
+    facts = obs.offline_facts(settings.calico, nodes=nodes, namespaces=namespaces)
+    return plan_observed(rendered, Observed(facts), settings).plan
+
+
+def intend(rendered: Rendered, facts: Facts, settings: Settings) -> Intent:
+    expanded = expand_templates(rendered, facts)
+    desired = tuple(_desired(expanded.resources, facts.flavour, settings.applyset))
+    wanted = aset.inventory_of(expanded.resources, calico_group=facts.flavour.group)
+    return Intent(expanded, desired, wanted)
+
+
+def decide(intent: Intent, observed: Observed, settings: Settings) -> Planned:
+    facts = observed.facts
+    recorded = facts.recorded
+    live = observed.objects.for_plan(
+        intent.wanted.union(recorded or aset.Inventory()), intent.desired
+    )
+    result = make_plan(
+        revision=intent.rendered.revision,
+        desired=intent.desired,
+        live=live,
+        options=settings.options,
+        target=facts.target,
+        findings=intent.rendered.findings,
+    )
+    final = intent.wanted.union(_kept(result, live))
+    return Planned(result, facts.types, Inventories(recorded, final), facts.suspended)
+
+
+def expand_templates(rendered: Rendered, facts: Facts) -> Rendered:
+    """The templates over the Nodes and Namespaces in `facts`; a note for each template
+    whose inventory is missing (offline, without a file). Host endpoint templates also
+    read Calico's automatic host endpoints setting (from the repo, else the cluster's)."""
+    if not rendered.templates:
+        return rendered
+    given = generate.Needs(nodes=facts.nodes is not None, namespaces=facts.namespaces is not None)
+    ready = [t for t in rendered.templates if not generate.unexpanded([t], given)]
+    auto = None
+    if generate.needs(ready).nodes:
+        auto = _auto(_repo_kcc(rendered.resources), facts.kube_controllers)
+    expanded = generate.expand(
+        ready, nodes=facts.nodes or (), namespaces=facts.namespaces or (), auto=auto
+    )
+    notes = generate.unexpanded(rendered.templates, given)
+    return _with_generated(rendered, expanded, *notes)
+
+
+def _with_generated(rendered: Rendered, expanded: generate.Expanded, *notes: Finding) -> Rendered:
+    resources, clashes = generate.merge(rendered.resources, expanded.resources)
+    findings = (*rendered.findings, *notes, *expanded.findings, *clashes)
+    return replace(rendered, resources=resources, findings=findings)
+
+
+def _repo_kcc(resources: Iterable[Resource]) -> Resource | None:
+    """The repo's KubeControllersConfiguration `default`, the only one kube-controllers reads."""
+    found = (r for r in resources if r.ref.kind == "KubeControllersConfiguration")
+    return next((r for r in found if r.ref.name == "default"), None)
+
+
+def _auto(
+    repo: Resource | None, live: Mapping[str, Any] | None
+) -> generate.AutoHostEndpoints | None:
+    """The repo's setting wins: it is what the cluster will have once this plan is applied."""
+    if repo is not None:
+        return generate.auto_host_endpoints(repo.body, source=f"{repo.ref} at {repo.origin}")
+    source = "KubeControllersConfiguration/default in the cluster"
+    return generate.auto_host_endpoints(live, source=source)
+
+
+def _desired(
+    resources: Iterable[Resource], flavour: Flavour, applyset: aset.ApplySet
+) -> list[Desired]:
+    labelled = (aset.label(r, applyset) for r in resources)
+    return [Desired(r, flavour.to_cluster(r)) for r in labelled]
+
+
+def _kept(plan: Plan, live: Sequence[Live]) -> aset.Inventory:
+    """Owned objects this plan leaves in place still need the parent to list them."""
+    pruned = {c.ref.key for c in plan.changes if c.action is Action.PRUNE}
+    kept = [lv for lv in live if lv.owned and lv.ref.key not in pruned]
+    kinds = frozenset(group_kind_of(lv.body) for lv in kept)
+    namespaces = frozenset(lv.ref.namespace for lv in kept if lv.ref.namespace)
+    return aset.Inventory(kinds, namespaces)
+
+
+# --- apply ------------------------------------------------------------------------------
+
+
+def apply(
+    cluster: Cluster,
+    planned: Planned,
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> ApplyResult:
+    target = Target(cluster, planned.types, settings.applyset, settings.options.field_manager)
+    return execute(
+        target, planned.plan, inventories=planned.inventories, dry_run=dry_run, progress=progress
+    )

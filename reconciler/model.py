@@ -186,6 +186,16 @@ class Failure:
     message: str
 
 
+class Stop(StrEnum):
+    """Why the executor stopped before the end of the plan, marked where it happened."""
+
+    INVALID = "invalid"  # the input has errors: nothing written
+    CONFLICT = "conflict"  # objects exist that we do not manage: nothing written
+    REJECTED = "rejected"  # the API server refused the server-side dry-run: nothing written
+    FAILED = "failed"  # a write failed: the writes before it are done, the rest skipped
+    INTERRUPTED = "interrupted"  # asked to stop between two writes (shutdown, lost lease)
+
+
 @dataclass(frozen=True, slots=True)
 class ApplyResult:
     plan: Plan
@@ -193,7 +203,8 @@ class ApplyResult:
     failed: tuple[Failure, ...] = ()
     skipped: tuple[Change, ...] = ()
     notes: tuple[str, ...] = field(default=())  # why the run was blocked before writing
+    stopped: Stop | None = None  # None: ran to the end (or a dry-run that passed)
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.plan.errors and not self.notes
+        return self.stopped is None and not self.failed and not self.plan.errors and not self.notes

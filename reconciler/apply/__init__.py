@@ -1,5 +1,5 @@
 """Execute a Plan against the cluster: dry-run, ordered server-side apply, guarded prune."""
 
-from reconciler.apply.executor import Inventories, Target, execute
+from reconciler.apply.executor import Interrupted, Inventories, Progress, Target, execute
 
-__all__ = ["Inventories", "Target", "execute"]
+__all__ = ["Interrupted", "Inventories", "Progress", "Target", "execute"]

@@ -17,13 +17,17 @@ from reconciler.cluster import errors
 from reconciler.cluster.client import CONFIGMAPS, Cluster
 from reconciler.cluster.types import Types
 from reconciler.kinds import group_kind_of
-from reconciler.model import Action, ApplyResult, Change, Failure, Plan
+from reconciler.model import Action, ApplyResult, Change, Failure, Plan, Stop
 
 log = logging.getLogger(__name__)
 
 APPLIES = frozenset({Action.CREATE, Action.UPDATE, Action.DRIFT, Action.ADOPT})
 FORCED = frozenset({Action.DRIFT, Action.ADOPT})  # take back fields someone else took
 Progress = Callable[[Change, str], None]
+
+
+class Interrupted(Exception):
+    """Raised by a `Progress` callback to stop between two writes (shutdown, lost lease)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +63,13 @@ def execute(
     """Each Change's `desired.body` is what gets applied (cluster flavour, labelled)."""
     blocked = _blocked(plan)
     if blocked:
-        return ApplyResult(plan, skipped=_writes(plan), notes=(blocked,))
+        stop = Stop.INVALID if plan.errors else Stop.CONFLICT
+        return ApplyResult(plan, skipped=_writes(plan), notes=(blocked,), stopped=stop)
     rejected = _dry_run(target, plan)
     if rejected or dry_run:
-        return ApplyResult(plan, failed=rejected, skipped=() if dry_run else _writes(plan))
+        skipped = () if dry_run else _writes(plan)
+        stopped = Stop.REJECTED if rejected else None
+        return ApplyResult(plan, failed=rejected, skipped=skipped, stopped=stopped)
     _record(target, inventories.recorded, inventories.superset)
     result = _run(target, plan, progress=progress)
     if result.ok:
@@ -107,10 +114,13 @@ def _run(target: Target, plan: Plan, *, progress: Progress | None) -> ApplyResul
         except errors.KubeError as exc:
             # Stop: carrying on past a failed step could break the firewall-safe order.
             failure = Failure(change, exc.message)
-            return ApplyResult(plan, tuple(done), (failure,), writes[i + 1 :])
+            return ApplyResult(plan, tuple(done), (failure,), writes[i + 1 :], stopped=Stop.FAILED)
         done.append(change)
-        if progress:
-            progress(change, "done")
+        try:
+            if progress:
+                progress(change, "done")
+        except Interrupted:
+            return ApplyResult(plan, tuple(done), skipped=writes[i + 1 :], stopped=Stop.INTERRUPTED)
     return ApplyResult(plan, tuple(done))
 
 

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Protocol
 
 from reconciler import pipeline
+from reconciler.apply import Interrupted
 from reconciler.cluster import errors
 from reconciler.cluster.client import Cluster
 from reconciler.controller.record import REASONS, Reason, Result, RunRecord
 from reconciler.controller.status import now_rfc3339
-from reconciler.model import Action, ApplyResult, Change, Plan, Revision
+from reconciler.model import Action, ApplyResult, Change, Plan, Revision, Stop
 from reconciler.source import errors as source_errors
 
 DRIFT = "drift"  # the trigger of a self-heal: re-plan the last good revision, no fetch
@@ -38,6 +39,18 @@ SOURCE_REASONS: Mapping[type[source_errors.SourceError], Reason] = {
 }
 
 
+# Where the executor stopped, as the run's reason: marked where it happened, never guessed.
+STOP_REASONS: Mapping[Stop, Reason] = {
+    Stop.INVALID: Reason.INVALID,
+    Stop.CONFLICT: Reason.CONFLICT,
+    Stop.REJECTED: Reason.REJECTED,
+    Stop.FAILED: Reason.APPLY,
+    Stop.INTERRUPTED: Reason.INTERRUPTED,
+}
+# Stops that refuse the revision as a whole: it never becomes the last good one.
+REFUSALS = frozenset({Stop.INVALID, Stop.CONFLICT, Stop.REJECTED})
+
+
 class Source(Protocol):
     def fetch(self) -> Revision: ...
 
@@ -45,10 +58,6 @@ class Source(Protocol):
 
 
 Recall = Callable[[str], Source]  # the same repo pinned to a commit: the last good revision
-
-
-class Interrupted(Exception):  # a signal, not an error
-    """Raised between two writes when the run must stop (shutdown, lost leadership)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +122,7 @@ class Reconciler:
             rendered = self._rendered(triggers, attempt)
             planned = self._plan(rendered, attempt)
             result = self._apply(planned, attempt)
-            reason, message = self._judge(rendered, planned, result, attempt)
+            reason, message = self._judge(rendered, result, attempt)
         except _Stop as stop:
             return self._finish(attempt, stop.reason, stop.message, ())
         return self._finish(attempt, reason, message, _errors(planned.plan, result))
@@ -161,36 +170,28 @@ class Reconciler:
 
         try:
             result = pipeline.apply(self.cluster, planned, self.settings, progress=progress)
-        except Interrupted:
-            raise _Stop(Reason.INTERRUPTED, _interrupted(attempt, planned.plan)) from None
         except errors.KubeError as exc:  # dry-run or inventory write failed to connect
             raise _Stop(Reason.CLUSTER, f"apply failed: {exc.message}") from exc
+        if result.stopped is Stop.INTERRUPTED:
+            raise _Stop(STOP_REASONS[result.stopped], _interrupted(attempt, planned.plan))
         attempt.result = result
         return result
 
     def _judge(
         self,
         rendered: pipeline.Rendered,
-        planned: pipeline.Planned,
         result: ApplyResult,
         attempt: _Attempt,
     ) -> tuple[Reason, str]:
-        plan, short = planned.plan, _short(rendered.revision)
-        if result.notes:
-            reason = Reason.INVALID if plan.errors else Reason.CONFLICT
-            first = f" (first: {plan.errors[0]})" if plan.errors else ""
-            notes = "; ".join(result.notes)
-            return reason, f"revision {short} refused: {notes}{first}{self._kept()}"
-        if result.failed and _rejected_in_dry_run(result):
-            count = len(result.failed)
-            return Reason.REJECTED, (
-                f"revision {short} refused: the API server rejected {count} object(s) in the "
-                f"dry-run: {result.failed[0].change.ref}: {result.failed[0].message}{self._kept()}"
-            )
+        short = _short(rendered.revision)
+        if result.stopped in REFUSALS:
+            refused = f"revision {short} refused: {_refusal(result)}{self._kept()}"
+            return STOP_REASONS[result.stopped], refused
         self.last_good = rendered  # it passed load, validation and dry-run
-        if result.failed:
+        if result.stopped is Stop.FAILED:
             failure = result.failed[0]
-            return Reason.APPLY, f"applying {failure.change.ref} failed: {failure.message}"
+            failed = f"applying {failure.change.ref} failed: {failure.message}"
+            return STOP_REASONS[result.stopped], failed
         same = rendered.revision.id == self.applied  # then a create restores a deletion
         self.applied = rendered.revision.id
         if not result.done:
@@ -263,11 +264,16 @@ def _source_reason(exc: source_errors.SourceError) -> Reason:
     return Reason.FETCH
 
 
-def _rejected_in_dry_run(result: ApplyResult) -> bool:
-    """The executor stops at the first failed real write and skips the rest; a dry-run
-    rejection fails before any write and skips every write."""
-    writes = sum(1 for c in result.plan.changes if c.action.writes)
-    return not result.done and len(result.skipped) == writes
+def _refusal(result: ApplyResult) -> str:
+    """Why the executor refused the whole revision, before writing anything."""
+    if result.stopped is Stop.REJECTED:
+        first = result.failed[0]
+        return (
+            f"the API server rejected {len(result.failed)} object(s) in the dry-run: "
+            f"{first.change.ref}: {first.message}"
+        )
+    errs = result.plan.errors
+    return "; ".join(result.notes) + (f" (first: {errs[0]})" if errs else "")
 
 
 def _errors(plan: Plan, result: ApplyResult) -> tuple[str, ...]:

@@ -17,40 +17,16 @@ from reconciler.model import (
     Finding,
     ObjectRef,
     Origin,
-    Plan,
-    Resource,
     Revision,
     Severity,
 )
 from reconciler.report import render_text
 from reconciler.report.text import WIDTH, diff_lines, format_value
+from tests.factories import change, plan
+from tests.factories import gnp_ref as gnp
+from tests.factories import knp_ref as knp
 
 REV = Revision("4f1c2a9be07d3355aa1100ccddeeff0011223344", "/repo")
-
-
-def gnp(name: str) -> ObjectRef:
-    return ObjectRef("projectcalico.org", "v3", "GlobalNetworkPolicy", "", name)
-
-
-def knp(namespace: str, name: str) -> ObjectRef:
-    return ObjectRef("networking.k8s.io", "v1", "NetworkPolicy", namespace, name)
-
-
-def change(
-    ref: ObjectRef,
-    action: Action,
-    *diff: DiffEntry,
-    origin: Origin | None = None,
-    body: dict[str, Any] | None = None,
-    **extra: Any,
-) -> Change:
-    where = origin or Origin("policies/hosts.yaml", 12)
-    desired = Resource(ref, body or {"kind": ref.kind}, where)
-    return Change(ref, action, None if action is Action.PRUNE else desired, {}, diff, **extra)
-
-
-def plan(*changes: Change, findings: tuple[Finding, ...] = ()) -> Plan:
-    return Plan(REV, changes, findings, target="prod")
 
 
 def unchanged(count: int) -> list[Change]:

@@ -72,7 +72,8 @@ def reconciler_namespace(request: pytest.FixtureRequest) -> str:
 
     Created only for test runs that use the control plane at all.
     """
-    if not any("control_plane" in item.fixturenames for item in request.session.items):
+    items = request.session.items
+    if not any("control_plane" in getattr(item, "fixturenames", ()) for item in items):
         return RECONCILER_NAMESPACE
     info: localcluster.ClusterInfo = request.getfixturevalue("control_plane")
     localcluster.kubectl(

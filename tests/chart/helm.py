@@ -42,7 +42,8 @@ class Rendered:
 
     def container(self) -> dict[str, Any]:
         (container,) = self.one("Deployment")["spec"]["template"]["spec"]["containers"]
-        return container
+        found: dict[str, Any] = container
+        return found
 
     def args(self) -> list[str]:
         return list(self.container()["args"])

@@ -30,7 +30,9 @@ def _rules(role: dict[str, Any]) -> set[tuple[str, str, str, str]]:
     }
 
 
-def _grants(groups: list[str], resources: list[str], verbs: list[str], name: str = "*") -> set:
+def _grants(
+    groups: list[str], resources: list[str], verbs: list[str], name: str = "*"
+) -> set[tuple[str, str, str, str]]:
     return {(g, r, name, v) for g in groups for r in resources for v in verbs}
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -59,7 +59,7 @@ def commands(s: dict[str, str]) -> dict[str, list[str]]:
     }
 
 
-CLUSTER_MISTAKES = {
+CLUSTER_MISTAKES: dict[str, Callable[[dict[str, str]], list[str]]] = {
     "missing kubeconfig": lambda s: ["--kubeconfig", "/nonexistent/kubeconfig"],
     "unknown context": lambda s: ["--kubeconfig", s["kubeconfig"], "--context", "nope"],
     "unreachable server": lambda s: ["--kubeconfig", s["kubeconfig"]],

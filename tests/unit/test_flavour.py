@@ -607,7 +607,7 @@ def test_v3_flavour_round_trip_is_identity(res: Resource) -> None:
 def test_kubernetes_policy_types_are_written_out_as_the_server_defaults_them(
     spec: dict[str, Any], types: list[str]
 ) -> None:
-    body = {
+    body: dict[str, Any] = {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": {"name": "p", "namespace": "shop"},

@@ -86,6 +86,7 @@ def test_templates_are_returned_apart_from_resources() -> None:
 
 def test_an_empty_node_selector_selects_every_node() -> None:
     (template,) = load(HEP.replace("  nodeSelector: has(kubernetes-host)\n", "")).templates
+    assert isinstance(template, HostEndpointTemplate)
     assert template.node_selector.matches({})
 
 
@@ -195,6 +196,7 @@ def test_substituted_fields_are_left_for_expansion_and_the_rest_checked_now() ->
     result = load(text)
     assert errors(result) == []
     (template,) = result.templates
+    assert isinstance(template, NamespacePolicyTemplate)
     assert template.labels_used == ("field.cattle.io/projectId", "team")
 
 

@@ -35,16 +35,13 @@ from reconciler.report.pr import (
     render_report,
 )
 from reconciler.report.publish import marker_for
+from tests.factories import gnp_ref as gnp
 
 EXAMPLE_REPO = Path(__file__).parents[2] / "example-repo"
 GOLDEN = Path(__file__).parent / "golden" / "example-repo.md"
 HEAD_REV = Revision("4f1c2a9be07d3355aa1100ccddeeff0011223344", "head")
 BASE_REV = Revision("9a8b7c6d5e4f00112233445566778899aabbccdd", "base")
 PATCHED = FieldChange("kubectl-patch", "Update", "2026-11-21T05:45:09Z")
-
-
-def gnp(name: str) -> ObjectRef:
-    return ObjectRef("projectcalico.org", "v3", "GlobalNetworkPolicy", "", name)
 
 
 def change(ref: ObjectRef, action: Action, *diff: DiffEntry, **kw: Any) -> Change:

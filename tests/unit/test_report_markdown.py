@@ -26,20 +26,14 @@ from reconciler.model import (
 )
 from reconciler.report import render_markdown
 from reconciler.report.markdown import code_span, escape, fenced
+from tests.factories import gnp_ref as gnp
+from tests.factories import knp_ref as knp
 
 GOLDEN = Path(__file__).parent / "golden" / "plan.md"
 REV = Revision("4f1c2a9be07d3355aa1100ccddeeff0011223344", "/repo")
 MARKER = "<!-- policy-reconciler: prod -->"
 TABLE_HEAD = "| Action | Kind | Namespace | Name | Origin |"
 CALICO = ("projectcalico.org", "v3")
-
-
-def gnp(name: str) -> ObjectRef:
-    return ObjectRef(*CALICO, "GlobalNetworkPolicy", "", name)
-
-
-def knp(namespace: str, name: str) -> ObjectRef:
-    return ObjectRef("networking.k8s.io", "v1", "NetworkPolicy", namespace, name)
 
 
 def body(ref: ObjectRef, spec: dict[str, Any], labels: dict[str, str] | None = None) -> Any:

@@ -95,7 +95,8 @@ KUBECONFIG = click.option(
     "--kubeconfig",
     envvar="KUBECONFIG",
     default="",
-    help="Kubeconfig file [default: in-cluster config in a pod, else ~/.kube/config].",
+    help="Kubeconfig file [default: $KUBECONFIG; in a pod the in-cluster config; "
+    "else ~/.kube/config].",
 )
 CONTEXT = click.option("--context", default="", help="Kubeconfig context [default: current].")
 NAMESPACE = click.option(
@@ -145,7 +146,6 @@ CALICO = click.option(
     show_default=True,
     help="Calico release whose CRD storage rules apply (without its API server).",
 )
-OFFLINE = click.option("--offline", is_flag=True, help="No cluster at all.")
 
 
 def output(*choices: str) -> Callable[[F], F]:

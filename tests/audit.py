@@ -45,7 +45,8 @@ class AuditLog:
         self._flush()
         with self.path.open("rb") as f:
             f.seek(since)
-            events = [json.loads(line) for line in f if line.strip()]
+            # The API server may be writing the last line as we read: only whole lines count.
+            events = [json.loads(line) for line in f if line.endswith(b"\n") and line.strip()]
         return [_request(e) for e in events if e.get("userAgent", "").startswith(user_agent)]
 
     def _flush(self, timeout: float = 10) -> None:

@@ -4,10 +4,12 @@ gnp_ref("allow-ssh")                -> ObjectRef of a projectcalico.org/v3 Globa
 knp_ref("shop", "web")              -> ObjectRef of a Kubernetes NetworkPolicy
 change("allow-ssh", Action.UPDATE)  -> Change (a name means a GlobalNetworkPolicy)
 plan(change(...), findings=...)     -> Plan
+planned(desired, live, prune=False) -> the Plan make_plan makes of them
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from reconciler.model import (
@@ -21,6 +23,7 @@ from reconciler.model import (
     Resource,
     Revision,
 )
+from reconciler.plan import Desired, Live, PlanOptions, make_plan
 
 CALICO_V3 = ("projectcalico.org", "v3")
 REVISION = Revision("4f1c2a9be07d3355aa1100ccddeeff0011223344", "/repo")
@@ -58,3 +61,21 @@ def plan(
     revision: Revision = REVISION,
 ) -> Plan:
     return Plan(revision, changes, findings, target=target)
+
+
+def planned(
+    desired: Sequence[Desired],
+    live: Sequence[Live],
+    *,
+    revision: Revision = REVISION,
+    findings: Sequence[Finding] = (),
+    **options: Any,
+) -> Plan:
+    """What the planner makes of `desired` and `live`; `options` are PlanOptions fields."""
+    return make_plan(
+        revision=revision,
+        desired=desired,
+        live=live,
+        options=PlanOptions(**options),
+        findings=findings,
+    )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
 
 from reconciler.model import Action, Finding, ObjectRef, Origin, Plan, Resource, Revision, Severity
-from reconciler.plan import Desired, Live, PlanOptions, make_plan
+from reconciler.plan import Desired, Live
 from reconciler.plan.fields import fields_v1_for
+from tests.factories import planned
 
 PART_OF = "applyset.kubernetes.io/part-of"
 REV = Revision("0123abcd", "policies/")
@@ -51,15 +53,7 @@ def have(name: str, *, owned: bool = True, annotations: dict[str, str] | None = 
     return Live(ref(name), b, owned)
 
 
-def plan(desired: list[Desired], live: list[Live], **options: Any) -> Plan:
-    findings = options.pop("findings", ())
-    return make_plan(
-        revision=REV,
-        desired=desired,
-        live=live,
-        options=PlanOptions(**options),
-        findings=findings,
-    )
+plan = functools.partial(planned, revision=REV)
 
 
 def pruned(p: Plan) -> list[str]:

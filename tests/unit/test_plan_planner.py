@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 from hypothesis import given, settings
@@ -15,13 +16,13 @@ from reconciler.model import (
     FieldChange,
     ObjectRef,
     Origin,
-    Plan,
     Resource,
     Revision,
     Severity,
 )
 from reconciler.plan import Desired, Live, PlanOptions, make_plan
 from reconciler.plan.fields import fields_v1_for
+from tests.factories import planned
 
 PART_OF = "applyset.kubernetes.io/part-of"
 APPLYSET = "applyset-Xk2Vq9w8yXhWm3V4pZ7nBqFf0c1H2d3e4f5g6h7i8j9-v1"
@@ -94,8 +95,7 @@ def live_of(body: dict[str, Any], *entries: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def plan(want: list[Desired], have: list[Live], **options: Any) -> Plan:
-    return make_plan(revision=REV, desired=want, live=have, options=PlanOptions(**options))
+plan = functools.partial(planned, revision=REV)
 
 
 def one(want: dict[str, Any], have: dict[str, Any], **options: Any) -> Change:

@@ -83,6 +83,7 @@ MALFORMED = {
         ["--publish", "nope"],
         ["--publish", "gitea"],
         ["--publish", "github", "--repo", "a/b"],
+        ["--publish", "github", "--repo", "a/b", "--pr", "1", "--token-file", "/nonexistent"],
         ["--base-ref", "main"],
     ],
     "status": [["-n", "abc"], ["-n", "0"], ["-o", "yaml"]],
@@ -102,6 +103,9 @@ MALFORMED = {
         ["--branch", "bad..name"],
     ],
     "local-cluster up": [["--nodes", "abc"], ["--nodes", "-1"], ["--nodes", "999999"]],
+    # a state dir that is a file
+    "local-cluster down": [["--state-dir", __file__]],
+    "local-cluster status": [["--state-dir", __file__]],
 }
 
 

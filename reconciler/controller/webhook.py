@@ -136,13 +136,14 @@ class Receiver:
         verdict = provider.verify(headers, body, self.secret)
         if not verdict.ok:
             return self._deny(remote, provider, verdict.why)
+        delivery = str(headers.get(provider.delivery_header, ""))
         fields = {
             "provider": provider.name,
             "event": headers.get(provider.event_header),
-            "delivery": headers.get(provider.delivery_header, ""),
+            "delivery": delivery,
             "remote": remote,
         }
-        if self.replays.check_and_record(_replay_keys(provider, fields["delivery"], body)):
+        if self.replays.check_and_record(_replay_keys(provider, delivery, body)):
             return _answer(409, "replay", "this delivery was already received", fields)
         return self._dispatch(provider, headers, body, fields)
 

@@ -16,30 +16,50 @@
 
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
-# ---- builder: build a wheel of this project and install it, with exactly the dependencies
-# ---- pyproject.toml declares, into a self-contained venv.
+# ---- builder: install this project and exactly the dependencies uv.lock pins (nothing from the
+# ---- dev groups) into a self-contained venv, with uv at the version the Makefile pins.
 FROM ${PYTHON_IMAGE} AS builder
 
+ARG UV_VERSION=0.13.9
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PYTHONDONTWRITEBYTECODE=1
+    PYTHONDONTWRITEBYTECODE=1 \
+    UV_PROJECT_ENVIRONMENT=/opt/venv \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_NO_CACHE=1
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml uv.lock README.md ./
 COPY reconciler ./reconciler
 
-# The wheel is built in an isolated environment from [build-system] requires; installing it
-# resolves [project] dependencies (and nothing from the dev extra). pip compiles the .pyc files
-# here, so nothing needs to be written at run time.
-RUN python -m venv /opt/venv \
-    && python -m pip wheel --no-deps --wheel-dir /dist . \
-    && /opt/venv/bin/pip install /dist/policy_reconciler-*.whl \
-    && /opt/venv/bin/pip uninstall --yes pip \
+# --locked fails the build if uv.lock is out of date with pyproject.toml; --no-editable puts
+# the project itself into the venv, so the runtime stage needs no /src. uv compiles the .pyc
+# files here, so nothing needs to be written at run time.
+RUN python -m pip install "uv==${UV_VERSION}" \
+    && uv sync --locked --no-dev --no-editable --python "$(command -v python)" \
     && /opt/venv/bin/policy-reconciler --version
 
 # ---- runtime: the same slim Python base (no compilers), git + ssh + gnupg, the venv.
 FROM ${PYTHON_IMAGE}
 
+# git fetches the policy repo (HTTPS or SSH), gnupg and ssh-keygen verify commit signatures.
+# Debian package versions are not pinned: the bookworm archive drops superseded versions on
+# every security update, so pins would break the build; the base image tag pins the release.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates git gnupg openssh-client \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid 10001 reconciler \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /tmp --no-create-home \
+        --shell /usr/sbin/nologin reconciler \
+    && mkdir -p /var/cache/policy-reconciler \
+    && chown 10001:10001 /var/cache/policy-reconciler
+
+# Declared after the apt layer: values that change on every build must not bust its cache.
+# PYTHON_IMAGE is declared again: a global ARG is not visible inside a stage otherwise.
+ARG PYTHON_IMAGE
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 ARG CREATED=unknown
@@ -54,19 +74,6 @@ LABEL org.opencontainers.image.title="policy-reconciler" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.base.name="docker.io/library/${PYTHON_IMAGE}"
-
-# git fetches the policy repo (HTTPS or SSH), gnupg and ssh-keygen verify commit signatures.
-# Debian package versions are not pinned: the bookworm archive drops superseded versions on
-# every security update, so pins would break the build; the base image tag pins the release.
-# hadolint ignore=DL3008
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates git gnupg openssh-client \
-    && rm -rf /var/lib/apt/lists/* \
-    && groupadd --system --gid 10001 reconciler \
-    && useradd --system --uid 10001 --gid 10001 --home-dir /tmp --no-create-home \
-        --shell /usr/sbin/nologin reconciler \
-    && mkdir -p /var/cache/policy-reconciler \
-    && chown 10001:10001 /var/cache/policy-reconciler
 
 COPY --from=builder /opt/venv /opt/venv
 

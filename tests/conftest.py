@@ -13,10 +13,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from reconciler import localcluster
 from reconciler.cluster.client import USER_AGENT, Cluster, Connection
 from tests.audit import AuditLog
+
+# Property tests judge behaviour, never speed: on a loaded 2-core CI machine hypothesis's
+# timing checks (deadline, too_slow) would fail tests whose properties hold.
+settings.register_profile(
+    "default", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile("default")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -237,11 +237,15 @@ def _user_metadata(body: Mapping[str, Any], rules: StorageRules) -> dict[str, An
 def _user_name(
     cr_name: str, stored: Mapping[str, Any], spec_tier: str, rules: StorageRules, *, kind: str
 ) -> str:
-    """resources.go ConvertK8sResourceToCalicoResource: the kept name, else derived."""
+    """resources.go ConvertK8sResourceToCalicoResource: the kept name, else derived.
+
+    A kept name is honoured only when it is stored under this CR's name: an annotation
+    edited to name another object must not rename (and so prune) this one.
+    """
+    derived = rules.read_name(cr_name, spec_tier) if kind in TIERED_KINDS else cr_name
     kept = str(stored.get("name") or "") if rules.name_in_annotation else ""
-    if kept:
-        return kept
-    return rules.read_name(cr_name, spec_tier) if kind in TIERED_KINDS else cr_name
+    stored_as = rules.stored_name(kept) if kind in TIERED_KINDS else kept
+    return kept if kept and stored_as == cr_name else derived
 
 
 def _without_implied_tier_label(meta: Mapping[str, Any], body: Mapping[str, Any]) -> dict[str, Any]:

@@ -72,11 +72,30 @@ def encode(*, name: str, labels: Mapping[str, str], annotations: Mapping[str, st
     return f"{{{','.join(fields)}}}"
 
 
-def decode(value: str) -> dict[str, Any]:
-    meta = json.loads(value)
+def decode(value: Any) -> dict[str, Any]:
+    """The annotation's name, labels and annotations, keeping only well-typed parts.
+
+    Live objects are input too: anyone who can edit the CR can write this annotation.
+    What is malformed reads as absent, so the object shows as drift to heal (our next
+    apply rewrites the annotation), never as a crash.
+    """
+    try:
+        meta = json.loads(value) if isinstance(value, str) else None
+    except (ValueError, RecursionError):
+        meta = None
     if not isinstance(meta, dict):
-        raise ValueError(f"{METADATA_ANNOTATION} is not a JSON object: {value!r}")
-    return meta
+        return {}
+    out: dict[str, Any] = {}
+    if isinstance(meta.get("name"), str):
+        out["name"] = meta["name"]
+    for key in ("labels", "annotations"):
+        if _string_map(meta.get(key)):
+            out[key] = meta[key]
+    return out
+
+
+def _string_map(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
 
 
 def _kept(key: str, markers: tuple[str, ...]) -> bool:

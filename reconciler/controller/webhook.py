@@ -1,9 +1,15 @@
 """Push webhook receiver: GitHub, GitLab, Gitea and Forgejo push events trigger a reconcile.
 
 Order of checks, cheapest and safest first: body size (before reading it), the
-sender's signature over the raw body (constant-time), then the event type and the
-pushed ref. Nothing in a request is trusted until its signature is, and the
-secret never appears in a response or a log line.
+sender's signature over the raw body (constant-time), a replay check, then the
+event type and the pushed ref. Nothing in a request is trusted until its
+signature is, and the secret never appears in a response or a log line.
+
+Replays: forges sign the body only (GitLab not even that), and no signature carries
+a time, so a captured delivery stays valid forever and its delivery-id header can
+be rewritten. We therefore remember the digest of every authenticated body, and its
+delivery id, for `REPLAY_WINDOW`: a push always has a new body (new `after` sha and
+timestamps), so the same body again is a replay, whatever its headers say.
 """
 
 from __future__ import annotations
@@ -12,8 +18,12 @@ import hashlib
 import hmac
 import json
 import logging
+import re
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any
 
@@ -21,6 +31,11 @@ from reconciler.controller.serve import QuietHandler, Reply, Server
 
 log = logging.getLogger(__name__)
 MAX_BODY = 4 * 1024 * 1024  # GitHub caps payloads at 25 MB; a policy repo's pushes are small
+MAX_JSON_DEPTH = 64  # a push payload nests about 5 deep; json.loads recurses per level
+REPLAY_WINDOW = 24 * 3600.0  # seconds a delivery is remembered
+REPLAY_LIMIT = 10_000  # deliveries remembered at most (oldest forgotten first)
+_LENGTH = re.compile(r"[0-9]{1,12}")  # ASCII digits only: "²".isdigit() is True
+_NOT_STRUCTURE = re.compile(rb'"(?:[^"\\]|\\.)*"|[^\[\]{}]')  # strings and scalars
 Headers = Message  # http.server's case-insensitive header mapping
 
 
@@ -75,12 +90,44 @@ PROVIDERS = (
 )  # fmt: skip
 
 
+class Replays:
+    """Keys of authenticated deliveries seen within the window (thread-safe, bounded)."""
+
+    def __init__(
+        self,
+        window: float = REPLAY_WINDOW,
+        limit: int = REPLAY_LIMIT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._window, self._limit, self._clock = window, limit, clock
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def check_and_record(self, keys: list[str]) -> bool:
+        """True when any key was seen within the window; records all keys either way."""
+        now = self._clock()
+        with self._lock:
+            self._forget(now)
+            repeated = any(k in self._seen for k in keys)
+            for key in keys:
+                self._seen[key] = now
+                self._seen.move_to_end(key)
+            while len(self._seen) > self._limit:
+                self._seen.popitem(last=False)
+        return repeated
+
+    def _forget(self, now: float) -> None:
+        while self._seen and now - next(iter(self._seen.values())) > self._window:
+            self._seen.popitem(last=False)
+
+
 @dataclass(frozen=True, slots=True)
 class Receiver:
     secret: bytes
     ref: str  # "refs/heads/main", "refs/tags/v1"; "" when pinned to a commit
     trigger: Callable[[], None]
     accepting: Callable[[], bool] = lambda: True  # False on a standby replica
+    replays: Replays = field(default_factory=Replays)
 
     def handle(self, headers: Headers, body: bytes, remote: str) -> Reply:
         provider = next((p for p in PROVIDERS if headers.get(p.event_header)), None)
@@ -89,12 +136,15 @@ class Receiver:
         verdict = provider.verify(headers, body, self.secret)
         if not verdict.ok:
             return self._deny(remote, provider, verdict.why)
+        delivery = str(headers.get(provider.delivery_header, ""))
         fields = {
             "provider": provider.name,
             "event": headers.get(provider.event_header),
-            "delivery": headers.get(provider.delivery_header, ""),
+            "delivery": delivery,
             "remote": remote,
         }
+        if self.replays.check_and_record(_replay_keys(provider, delivery, body)):
+            return _answer(409, "replay", "this delivery was already received", fields)
         return self._dispatch(provider, headers, body, fields)
 
     def _dispatch(
@@ -125,13 +175,29 @@ class Receiver:
         return _reply(401, {"result": "unauthorized", "reason": why})
 
 
+def _replay_keys(provider: Provider, delivery: str, body: bytes) -> list[str]:
+    keys = [f"{provider.name}/body/{hashlib.sha256(body).hexdigest()}"]
+    return [*keys, f"{provider.name}/delivery/{delivery}"] if delivery else keys
+
+
 def _pushed_ref(body: bytes) -> str | None:
+    if _depth(body) > MAX_JSON_DEPTH:
+        return None
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     ref = payload.get("ref") if isinstance(payload, dict) else None
     return ref if isinstance(ref, str) else None
+
+
+def _depth(body: bytes) -> int:
+    """Deepest bracket nesting outside strings, found without recursion."""
+    depth = deepest = 0
+    for byte in _NOT_STRUCTURE.sub(b"", body):
+        depth += 1 if byte in b"[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def _ignored(fields: Mapping[str, Any], reason: str) -> Reply:
@@ -152,15 +218,16 @@ class WebhookHandler(QuietHandler):
 
     def do_POST(self) -> None:
         length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
+        if length is None or not _LENGTH.fullmatch(length.strip()):
             self.close_connection = True  # the body (if any) stays unread
-            self.send(_reply(411, {"result": "error", "reason": "Content-Length required"}))
+            status, why = (411, "required") if length is None else (400, "is not a number")
+            self.send(_reply(status, {"result": "error", "reason": f"Content-Length {why}"}))
             return
-        if int(length) > MAX_BODY:
+        if int(length.strip()) > MAX_BODY:
             self.close_connection = True  # do not read (or drain) an oversized body
             self.send(_reply(413, {"result": "error", "reason": f"body over {MAX_BODY} bytes"}))
             return
-        body = self.rfile.read(int(length))
+        body = self.rfile.read(int(length.strip()))
         self.send(self.receiver.handle(self.headers, body, self.client_address[0]))
 
     def do_GET(self) -> None:

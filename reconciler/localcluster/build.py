@@ -47,11 +47,25 @@ _K8S_LDFLAGS = " ".join(
         ("gitTreeState", "clean"),
     )
 )
+# What Helm's own Makefile stamps: its version, and the Kubernetes version of its client-go
+# (v0.34 -> 1.34), which `helm template` uses as the default `.Capabilities.KubeVersion`.
+HELM_KUBE_MINOR = "34"
+_HELM_LDFLAGS = " ".join(
+    f"-X helm.sh/helm/v3/{var}={value}"
+    for var, value in (
+        ("internal/version.version", HELM_VERSION),
+        ("internal/version.gitTreeState", "clean"),
+        ("pkg/lint/rules.k8sVersionMajor", "1"),
+        ("pkg/lint/rules.k8sVersionMinor", HELM_KUBE_MINOR),
+        ("pkg/chartutil.k8sVersionMajor", "1"),
+        ("pkg/chartutil.k8sVersionMinor", HELM_KUBE_MINOR),
+    )
+)
 TARGETS = (
     Target("etcd", "controlplane", "go.etcd.io/etcd/server/v3"),
     Target("kube-apiserver", "controlplane", "k8s.io/kubernetes/cmd/kube-apiserver", _K8S_LDFLAGS),
     Target("kubectl", "controlplane", "k8s.io/kubernetes/cmd/kubectl", _K8S_LDFLAGS),
-    Target("helm", "helm", "helm.sh/helm/v3/cmd/helm"),
+    Target("helm", "helm", "helm.sh/helm/v3/cmd/helm", _HELM_LDFLAGS),
 )
 
 
@@ -64,8 +78,8 @@ def cache_root() -> Path:
 
 
 def bin_dir() -> Path:
-    """Cache dir for this exact set of pins (versions + go.sum contents)."""
-    digest = hashlib.sha256()
+    """Cache dir for this exact set of pins (go.sum contents and build flags)."""
+    digest = hashlib.sha256(repr(TARGETS).encode())
     for sum_file in sorted(GOMOD.glob("*/go.sum")):
         digest.update(sum_file.read_bytes())
     return cache_root() / "bin" / f"k8s-{KUBERNETES_VERSION}-{digest.hexdigest()[:12]}"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import kinds
-from reconciler.manifests.fieldpath import FieldPath, line_for, split_list
+from reconciler.manifests.fieldpath import FieldPath, format_path, line_for, split_list
 from reconciler.manifests.files import SourceFile, find_yaml_files, read_text
 from reconciler.manifests.templates import Template, is_template, parse_template
 from reconciler.manifests.validate import validate_resource
@@ -83,7 +83,8 @@ def _load_file(
 
 def _load_parsed(parsed: Parsed, path: str, out: _Collected, default_namespace: str) -> None:
     out.findings.extend(parsed.findings)
-    for doc in _objects(parsed.documents, path, out.findings):
+    for found in _objects(parsed.documents, path, out.findings):
+        doc = _nulls_absent(found, path, out.findings)
         if is_template(doc.value):
             _load_template(doc, path, out)
             continue
@@ -91,6 +92,38 @@ def _load_parsed(parsed: Parsed, path: str, out: _Collected, default_namespace: 
         if res is not None:
             out.resources.append(res)
             out.findings.extend(validate_resource(res, lines=doc.lines))
+
+
+def _nulls_absent(doc: Document, path: str, findings: list[Finding]) -> Document:
+    """`key:` left empty (null) means absent, as calicoctl and the API server read it: the
+    Calico docs and Rancher's isolation articles write `selector:` and `ingress:` so."""
+    if not isinstance(doc.value, dict):
+        return doc
+    nulls: list[FieldPath] = []
+    value = _drop_nulls(doc.value, (), nulls)
+    if nulls:
+        fields = ", ".join(format_path(p) for p in nulls)
+        message = f"empty (null) fields read as absent: {fields}"
+        findings.append(Finding(Severity.WARNING, message, Origin(path, _line_of(doc, nulls[0]))))
+    return Document(value, doc.line, doc.lines)
+
+
+def _drop_nulls(value: Any, at: FieldPath, nulls: list[FieldPath]) -> Any:
+    if isinstance(value, dict):
+        kept = {}
+        for key, child in value.items():
+            if child is None:
+                nulls.append((*at, key))
+            else:
+                kept[key] = _drop_nulls(child, (*at, key), nulls)
+        return kept
+    if isinstance(value, list):
+        return [_drop_nulls(child, (*at, i), nulls) for i, child in enumerate(value)]
+    return value
+
+
+def _line_of(doc: Document, at: FieldPath) -> int:
+    return line_for(doc.lines, at) or doc.line
 
 
 def _load_template(doc: Document, path: str, out: _Collected) -> None:

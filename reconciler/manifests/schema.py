@@ -126,6 +126,8 @@ def _seq(node: Seq, value: Any, at: FieldPath) -> Iterator[Issue]:
         yield _wrong_type("a list", value, at)
         return
     for index, item in enumerate(value):
+        if item is None:  # a null in a map is an absent key; in a list it is a hole
+            yield Issue((*at, index), "a list item must not be empty (null)")
         yield from walk(node.item, item, (*at, index))
     if node.check:
         yield from _under(at, node.check(value))

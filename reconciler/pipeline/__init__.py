@@ -31,7 +31,7 @@ from reconciler.cluster.types import Types
 from reconciler.kinds import group_kind_of
 from reconciler.manifests import load_dir
 from reconciler.manifests.templates import Template
-from reconciler.model import Action, ApplyResult, Finding, Plan, Resource, Revision
+from reconciler.model import Action, ApplyResult, Finding, Plan, Resource, Revision, Severity
 from reconciler.observe import Facts, Observed
 from reconciler.plan import Desired, Live, PlanOptions, make_plan
 
@@ -80,7 +80,17 @@ class Planned:
 
 def render(path: Path, revision: Revision, settings: Settings) -> Rendered:
     loaded = load_dir(path, default_namespace=settings.default_namespace)
-    return Rendered(revision, loaded.resources, loaded.findings, loaded.templates)
+    trusted = _without_errors(loaded.resources, loaded.findings)
+    return Rendered(revision, trusted, loaded.findings, loaded.templates)
+
+
+def _without_errors(
+    resources: Sequence[Resource], findings: Sequence[Finding]
+) -> tuple[Resource, ...]:
+    """An object with an error is reported, never converted or planned: later stages may
+    trust the types the schema checked (a revision with errors writes nothing anyway)."""
+    refused = {f.ref for f in findings if f.severity is Severity.ERROR and f.ref}
+    return tuple(r for r in resources if r.ref not in refused)
 
 
 # --- observe: every read of the cluster, before any planning ----------------------------
@@ -186,7 +196,7 @@ def expand_templates(rendered: Rendered, facts: Facts) -> Rendered:
 def _with_generated(rendered: Rendered, expanded: generate.Expanded, *notes: Finding) -> Rendered:
     resources, clashes = generate.merge(rendered.resources, expanded.resources)
     findings = (*rendered.findings, *notes, *expanded.findings, *clashes)
-    return replace(rendered, resources=resources, findings=findings)
+    return replace(rendered, resources=_without_errors(resources, findings), findings=findings)
 
 
 def _repo_kcc(resources: Iterable[Resource]) -> Resource | None:

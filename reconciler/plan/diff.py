@@ -118,14 +118,22 @@ def normalise(body: Body) -> dict[str, Any]:
 
 def compare(*, desired: Body, live: Body | None, owned: Iterable[Path] = ()) -> tuple[Delta, ...]:
     """Leaf differences from `live` to `desired` on the fields in scope (no live: all added)."""
+    before, after = projections(desired=desired, live=live, owned=owned)
+    return tuple(_walk((), before, after))
+
+
+def projections(
+    *, desired: Body, live: Body | None, owned: Iterable[Path] = ()
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Both sides in normal form, cut to the fields in scope: what `compare` walks."""
     rules = _rules(_group_kind(desired))
     want = _prepared(desired, rules)
     scope = _scope(want, owned, rules)
     after = _compact(_project(want, scope, (), rules), rules.keep)
     if live is None:
-        return tuple(_walk((), None, after))
+        return None, after
     have = _project(_prepared(_lean(live), rules), scope, (), rules)
-    return tuple(_walk((), _compact(have, rules.keep), after))
+    return _compact(have, rules.keep), after
 
 
 def _lean(live: Body) -> dict[str, Any]:

@@ -20,6 +20,7 @@ always present (null or empty when it does not apply).
     Origin  = {"text": "path:line", "path", "line": int, "template", "target"}
     Change  = Ref + {"action", "writes": bool, "reason", "origin": Origin | null,
                      "diff": [{"path", "before", "after"}],   # null = field absent (1)
+                     "patch": [RFC 6902 operation] | null,    # (2)
                      "driftedBy": [{"manager", "operation", "time"}]}
     Finding = {"severity": "error" | "warning", "text", "message", "field",
                "origin": Origin | null, "ref": Ref | null}
@@ -30,6 +31,10 @@ always present (null or empty when it does not apply).
 (1) A create or prune that the planner gave no field diff lists the object's own
 fields instead (labels, annotations, each `spec` field), so every consumer sees
 what appears or disappears.
+(2) The JSON Patch (RFC 6902, made by `jsonpatch`) that turns the live object's
+compared fields, in the planner's normal form, into what Git wants: `[]` when
+unchanged, every field added for a create, null for a prune (a deletion is no patch).
+Scripts can apply it with any RFC 6902 library.
 
 Diff values never include `metadata.managedFields`, and the value of the
 `kubectl.kubernetes.io/last-applied-configuration` annotation is replaced by
@@ -47,6 +52,9 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import jsonpatch
+
+from reconciler import FIELD_MANAGER
 from reconciler.model import (
     JSON,
     Action,
@@ -61,6 +69,8 @@ from reconciler.model import (
     Plan,
     Severity,
 )
+from reconciler.plan.diff import projections
+from reconciler.plan.fields import applied_by, managed_fields
 
 SCHEMA_VERSION = 1
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -222,11 +232,34 @@ def _change(change: Change) -> dict[str, JSON]:
             {"path": e.path, "before": jsonable(e.before), "after": jsonable(e.after)}
             for e in change_entries(change)
         ],
+        "patch": change_patch(change),
         "driftedBy": [
             {"manager": f.manager, "operation": f.operation, "time": f.time}
             for f in change.drifted_by
         ],
     }
+
+
+def change_patch(change: Change) -> list[dict[str, JSON]] | None:
+    """RFC 6902 operations from the live object's compared fields to Git's."""
+    if change.desired is None:
+        return None
+    if change.action is Action.UNCHANGED:
+        return []
+    # The planner compares an owned object on the fields we applied, a foreign one on ours.
+    owned = frozenset[tuple[str | int, ...]]()
+    if change.live is not None and change.action in (Action.UPDATE, Action.DRIFT):
+        owned = applied_by(managed_fields(change.live), FIELD_MANAGER)
+    before, after = projections(desired=change.desired.body, live=change.live, owned=owned)
+    ops: list[dict[str, JSON]] = jsonpatch.make_patch(before or {}, after).patch
+    return [_scrub_op(op) for op in ops]
+
+
+def _scrub_op(op: dict[str, JSON]) -> dict[str, JSON]:
+    if "value" not in op:
+        return op
+    hidden = LAST_APPLIED.replace("/", "~1") in str(op["path"])
+    return {**op, "value": _hide(op["value"]) if hidden else jsonable(_scrub(op["value"]))}
 
 
 def _finding(finding: Finding) -> dict[str, JSON]:

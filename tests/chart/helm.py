@@ -67,8 +67,9 @@ def template(
     sets: Sequence[str] = (),
     release: str = "fw",
     namespace: str = "firewall",
-    kube_version: str = KUBE_VERSION,
+    kube_version: str | None = KUBE_VERSION,  # None: Helm's own default
 ) -> Rendered:
+    versions = ["--kube-version", kube_version] if kube_version else []
     proc = run(
         helm,
         "template",
@@ -76,8 +77,7 @@ def template(
         str(CHART),
         "--namespace",
         namespace,
-        "--kube-version",
-        kube_version,
+        *versions,
         *value_args(values, sets),
     )
     return Rendered(tuple(d for d in yaml.safe_load_all(proc.stdout) if d))

@@ -77,12 +77,22 @@ def test_what_the_builder_copies_exists_and_is_not_dockerignored() -> None:
         if op == "COPY" and not rest.startswith("--from")
         for src in rest.split()[:-1]
     ]
-    assert copied == ["pyproject.toml", "README.md", "reconciler"]
+    assert copied == ["pyproject.toml", "uv.lock", "README.md", "reconciler"]
     for src in copied:
         assert (ROOT / src).exists(), src
         assert src in allowed, f"{src} is excluded by .dockerignore"
     readme = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["readme"]
     assert readme in copied, "the wheel build needs the readme pyproject.toml names"
+
+
+def test_image_installs_the_locked_set_with_the_makefiles_uv() -> None:
+    text = DOCKERFILE.read_text()
+    pinned = re.search(r"^UV_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), flags=re.M)
+    assert pinned, "the Makefile pins uv"
+    assert f"ARG UV_VERSION={pinned[1]}" in text
+    (install,) = [rest for op, rest in _instructions() if op == "RUN" and "uv sync" in rest]
+    assert "--locked" in install
+    assert "--no-dev" in install
 
 
 def test_final_stage_runs_the_controller_as_non_root_with_writable_mounts_only() -> None:

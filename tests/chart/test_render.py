@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from typing import Any
 
 import pytest
 
 from reconciler.kinds import ALLOWED, CALICO_CRD, CALICO_V3, K8S_NETWORKING
+from reconciler.localcluster import build
 from tests.chart.helm import CHART, CI_VALUES, HelmError, lint, template
 
 VALUES_FILES = sorted(p.name for p in CI_VALUES.glob("*.yaml"))
@@ -396,6 +398,16 @@ def test_chart_requires_kubernetes_1_27(helm: str) -> None:
     assert template(helm, "default-values.yaml", kube_version="1.27.0").one("Deployment")
     with pytest.raises(HelmError, match="incompatible"):
         template(helm, "default-values.yaml", kube_version="1.26.9")
+
+
+def test_built_helm_knows_its_version_and_a_supported_kubernetes(helm: str) -> None:
+    """Helm's version ldflags are set at build: without them it says v3.19 and defaults to
+    Kubernetes v1.20, which the chart's kubeVersion refuses."""
+    version = subprocess.run(
+        [helm, "version", "--short"], capture_output=True, text=True, check=True
+    )
+    assert version.stdout.strip().split("+")[0] == build.HELM_VERSION
+    assert template(helm, "default-values.yaml", kube_version=None).one("Deployment")
 
 
 def test_schema_closes_every_object_it_describes() -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -93,11 +95,14 @@ def github_push(
     ref: str = "refs/heads/main",
     event: str = "push",
     signature: str | None = None,
+    after: str = "",
 ) -> tuple[int, dict[str, Any]]:
-    body = json.dumps({"ref": ref, "after": "0" * 40, "repository": {"name": "p"}}).encode()
+    """A push as GitHub sends it: every push has a new `after` sha and delivery id."""
+    after = after or secrets.token_hex(20)
+    body = json.dumps({"ref": ref, "after": after, "repository": {"name": "p"}}).encode()
     headers = {
         "X-GitHub-Event": event,
-        "X-GitHub-Delivery": "d-1",
+        "X-GitHub-Delivery": str(uuid.uuid4()),
         "Content-Type": "application/json",
     }
     if signature is not None:

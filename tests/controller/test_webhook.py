@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pytest
 
 from reconciler.controller.runtime import WebhookConfig
-from reconciler.controller.webhook import MAX_BODY, Receiver, webhook_server
+from reconciler.controller.webhook import MAX_BODY, Receiver, Replays, webhook_server
 from tests.controller.helpers import github_push, post
 
 SECRET = b"s3cr3t-for-hooks"
@@ -164,3 +164,80 @@ def test_the_secret_never_appears_in_logs_or_replies(
     assert _sign(_push()) not in everything  # nor a signature made with it
     config = WebhookConfig(port=1, ref="refs/heads/main", secret=SECRET)
     assert SECRET.decode() not in repr(config)
+
+
+# --- hostile requests -------------------------------------------------------------------
+
+
+def _github_headers(body: bytes, delivery: str) -> dict[str, str]:
+    return {
+        "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": delivery,
+        "X-Hub-Signature-256": f"sha256={_sign(body)}",
+    }
+
+
+def test_a_replayed_delivery_is_refused_whatever_its_delivery_id(hook: Hook) -> None:
+    body = _push()
+    assert post(hook.url, body, _github_headers(body, "d-1"))[0] == 200
+
+    same = post(hook.url, body, _github_headers(body, "d-1"))
+    rewritten = post(hook.url, body, _github_headers(body, "d-2"))  # headers are not signed
+
+    assert (same[0], same[1]["result"], rewritten[0]) == (409, "replay", 409)
+    assert hook.triggered == [1]
+
+
+def test_a_reused_delivery_id_is_a_replay_too(hook: Hook) -> None:
+    first, second = _push(), json.dumps({"ref": "refs/heads/main", "after": "b" * 40}).encode()
+    third = json.dumps({"ref": "refs/heads/main", "after": "c" * 40}).encode()
+    assert post(hook.url, first, _github_headers(first, "d-9"))[0] == 200
+    assert post(hook.url, second, _github_headers(second, "d-9"))[0] == 409
+    assert post(hook.url, third, _github_headers(third, "d-10"))[0] == 200
+    assert hook.triggered == [1, 1]
+
+
+def test_unauthenticated_requests_are_not_remembered(hook: Hook) -> None:
+    """A forged copy must not poison the real delivery that follows it."""
+    body = _push()
+    forged = {**_github_headers(body, "d-5"), "X-Hub-Signature-256": "sha256=" + "0" * 64}
+    assert post(hook.url, body, forged)[0] == 401
+    assert post(hook.url, body, _github_headers(body, "d-5"))[0] == 200
+
+
+def test_replays_are_forgotten_after_the_window_and_memory_is_bounded() -> None:
+    now = [0.0]
+    replays = Replays(window=60, limit=3, clock=lambda: now[0])
+    assert not replays.check_and_record(["a"])
+    assert replays.check_and_record(["a"])
+    now[0] = 61
+    assert not replays.check_and_record(["a"])
+    for key in "bcd":
+        replays.check_and_record([key])
+    assert not replays.check_and_record(["a"])  # evicted by the limit, oldest first
+
+
+@pytest.mark.parametrize("length", ["\u00b2", "1e3", "-1", "0x10", " ", "9" * 20])
+def test_a_malformed_content_length_is_400_without_a_traceback(
+    hook: Hook, length: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    request = (
+        f"POST /hook HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\n"
+        f"Content-Length: {length}\r\n\r\n{{}}"
+    ).encode("latin-1")
+
+    assert _raw_status(hook.port, request) == 400
+    assert "Traceback" not in capfd.readouterr().err
+    assert hook.triggered == []
+
+
+def test_a_signed_body_nested_deeper_than_json_can_recurse_is_a_400(
+    hook: Hook, capfd: pytest.CaptureFixture[str]
+) -> None:
+    body = b'{"ref": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+    status, reply = post(hook.url, body, _github_headers(body, "deep"))
+
+    assert (status, reply["result"]) == (400, "error")
+    assert "Traceback" not in capfd.readouterr().err
+    assert hook.triggered == []

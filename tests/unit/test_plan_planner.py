@@ -6,6 +6,7 @@ import copy
 import functools
 from typing import Any
 
+import jsonpatch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +22,9 @@ from reconciler.model import (
     Severity,
 )
 from reconciler.plan import Desired, Live, PlanOptions, make_plan
-from reconciler.plan.fields import fields_v1_for
+from reconciler.plan.diff import projections
+from reconciler.plan.fields import applied_by, fields_v1_for, managed_fields
+from reconciler.report.jsonout import change_patch
 from tests.factories import planned
 
 PART_OF = "applyset.kubernetes.io/part-of"
@@ -540,3 +543,59 @@ def test_no_prune_for_objects_we_do_not_own(
     pruned = {c.ref.key for c in p.changes if c.action is Action.PRUNE}
     assert pruned <= owned
     assert pruned == owned - {r.key for r, _ in objects}
+
+
+# --- the RFC 6902 patch in `-o json` ---------------------------------------------------------
+
+
+def _patched(change: Change) -> tuple[Any, Any]:
+    """The live side with the change's patch applied, and the desired side (normal forms)."""
+    assert change.desired is not None
+    ops = change_patch(change)
+    assert ops is not None
+    owned = applied_by(managed_fields(change.live), "policy-reconciler") if change.live else ()
+    before, after = projections(desired=change.desired.body, live=change.live, owned=owned)
+    return jsonpatch.apply_patch(before or {}, ops), after
+
+
+def test_patch_of_an_update_replaces_just_the_changed_field() -> None:
+    changed = gnp_body("allow-dns", order=50, ingress=[{"action": "Allow", "protocol": "UDP"}])
+    change = one(changed, live_of(ALLOW_DNS, applied(ALLOW_DNS)))
+
+    assert change_patch(change) == [{"op": "replace", "path": "/spec/order", "value": 50}]
+
+
+def test_patch_of_drift_restores_git_when_applied_to_the_live_object() -> None:
+    ours = applied(ALLOW_DNS)
+    del ours["fieldsV1"]["f:spec"]["f:ingress"]
+    edit = entry("kubectl-edit", "Update", {"f:spec": {"f:ingress": {}}}, EDITED_AT)
+    body = live_of(ALLOW_DNS, ours, edit)
+    body["spec"]["ingress"].append({"action": "Deny"})
+    body["spec"]["ingress"][0]["action"] = "Deny"
+    change = one(ALLOW_DNS, body)
+
+    patched, wanted = _patched(change)
+
+    assert change.action is Action.DRIFT
+    assert patched == wanted
+
+
+def test_patch_of_a_create_adds_every_field_and_a_prune_has_none() -> None:
+    (create,) = plan([desired(gnp_ref("allow-dns"), ALLOW_DNS)], []).changes
+    (prune,) = plan(
+        [],
+        [Live(gnp_ref("x"), live_of(ALLOW_DNS, applied(ALLOW_DNS)), True)],
+        max_prune=1.0,
+        allow_empty=True,
+    ).changes
+
+    patched, wanted = _patched(create)
+
+    assert (patched, prune.action, change_patch(prune)) == (wanted, Action.PRUNE, None)
+    assert {op["op"] for op in change_patch(create) or []} == {"add"}
+
+
+def test_patch_of_an_unchanged_object_is_empty() -> None:
+    change = one(ALLOW_DNS, live_of(ALLOW_DNS, applied(ALLOW_DNS)))
+
+    assert change_patch(change) == []

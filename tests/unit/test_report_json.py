@@ -43,7 +43,7 @@ TOP_KEYS = {
     "result",
 }
 REF_KEYS = {"ref", "apiVersion", "group", "version", "kind", "namespace", "name"}
-CHANGE_KEYS = REF_KEYS | {"action", "writes", "reason", "origin", "diff", "driftedBy"}
+CHANGE_KEYS = REF_KEYS | {"action", "writes", "reason", "origin", "diff", "patch", "driftedBy"}
 
 
 def resource(ref: ObjectRef, line: int) -> Resource:

@@ -183,7 +183,10 @@ class Controller:
         record = run.record
         _log(record)
         self.metrics.observe(
-            record, drifted=run.drifted, fetch_failed=record.reason in FETCH_REASONS
+            record,
+            drifted=run.drifted,
+            fetch_failed=record.reason in FETCH_REASONS,
+            fetched=run.fetched,
         )
         self.metrics.suspended.set(1 if record.reason is Reason.SUSPENDED else 0)
         if record.result in (Result.APPLIED, Result.UNCHANGED) and self.reconciler.applied:

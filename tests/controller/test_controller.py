@@ -4,6 +4,7 @@ last good revision, suspend, status, Events and metrics. Controllers run as thre
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -217,9 +218,11 @@ def test_a_bad_commit_is_refused_and_the_last_good_revision_stays_in_force(
     assert good[:12] in record.message  # names the revision that stays in force
     warning = events_for(cluster, applyset.name)[-1]
     assert (warning["type"], warning["reason"]) == ("Warning", "InvalidRevision")
+    refused = _metrics(controller)
     assert 'policy_reconciler_reconcile_runs_total{reason="InvalidRevision",result="refused"}' in (
-        _metrics(controller)
+        refused
     )
+    assert "policy_reconciler_last_run_failed 1.0" in refused
     # Self-heal enforces the last good revision, not the refused one.
     cluster.request(
         "PATCH",
@@ -400,9 +403,13 @@ def test_metrics_health_and_readiness(
         'policy_reconciler_reconcile_duration_seconds_count{result="applied"} 1.0',
     ):
         assert line in text
-    assert 'policy_reconciler_api_requests_total{verb="apply"}' in text
-    assert 'policy_reconciler_api_requests_total{verb="watch"}' in text
+    assert re.search(r'policy_reconciler_api_requests_total\{code="20[01]",verb="apply"\}', text)
+    assert re.search(r'policy_reconciler_api_requests_total\{code="200",verb="watch"\}', text)
     assert "policy_reconciler_applied_revision_timestamp_seconds" in text
+    assert "policy_reconciler_last_run_failed 0.0" in text
+    assert re.search(r"policy_reconciler_last_success_timestamp_seconds \d", text)
+    assert 'policy_reconciler_build_info{python="' in text and 'version="0.1.0"' in text
+    assert "_created" not in text  # one series per counter, not two
 
 
 def test_an_unsigned_commit_is_refused_under_verification(

@@ -32,7 +32,7 @@ from reconciler.controller.serve import QuietHandler, Reply, Server
 
 # A `_created` series beside every counter doubles the series count and alerts on
 # nothing: a restart is already visible as a counter reset.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 PREFIX = "policy_reconciler"
 FAILED_RESULTS = frozenset({Result.FAILED, Result.REFUSED})

@@ -173,7 +173,7 @@ def test_role_limits_configmaps_to_the_applyset_and_status_and_has_no_lease_alon
         _grants([""], ["configmaps"], ["create", "list", "watch"])
         | _grants([""], ["configmaps"], ["get", "patch"], "fw-prod")
         | _grants([""], ["configmaps"], ["get", "patch"], "fw-prod-status")
-        | _grants([""], ["events"], ["create"])
+        | _grants([""], ["events"], ["create", "patch"])
     )
     assert r.args()[r.args().index("--applyset") + 1] == "fw-prod"
     binding = r.one("RoleBinding")

@@ -109,11 +109,16 @@ def test_out_of_band_edit_is_reverted_within_5s_with_an_event_naming_the_manager
     cluster: Cluster,
     uid: str,
     applyset: ApplySet,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="reconciler")
     upstream.commit({"p.yaml": policy_yaml(gnp(f"{uid}-ssh"), gnp(f"{uid}-web", order=11))})
     controller = start_controller(interval=3600)
     _first_run(controller)
     eventually(controller.watches.listening, timeout=10, what="watches started")
+    settle(controller)
+    outside = "change seen outside a run"
+    assert not [r for r in caplog.records if outside in r.getMessage()]  # startup is quiet
 
     cluster.request(
         "PATCH",
@@ -127,6 +132,7 @@ def test_out_of_band_edit_is_reverted_within_5s_with_an_event_naming_the_manager
         lambda: order_of(cluster, f"{uid}-ssh") == 10, timeout=15, what="the edit reverted"
     )
     assert took <= 5.0
+    assert [r for r in caplog.records if outside in r.getMessage()]  # a real edit is logged
 
     def healed_event() -> dict[str, Any] | None:
         found = [e for e in events_for(cluster, applyset.name) if e["reason"] == "DriftHealed"]

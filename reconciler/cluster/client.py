@@ -69,6 +69,7 @@ class Cluster:
         self._api = api
         self.name = name
         self.requests: Counter[str] = Counter()
+        self.responses: Counter[tuple[str, str]] = Counter()  # (verb, HTTP code or "error")
         self._lock = threading.Lock()
         self._discovery: dict[str, dict[str, ResourceType] | None] = {}
 
@@ -146,16 +147,28 @@ class Cluster:
             auth_settings=["BearerToken"],
         )
         try:
-            return self._api.call_api(
+            resp = self._api.call_api(
                 method, url, header_params=headers, body=body, _request_timeout=timeout
             )
         except (urllib3.exceptions.HTTPError, OSError, k8s.ApiException) as exc:
             # ApiException here is the client's wrapper of a TLS failure (no HTTP answer).
+            self._answered(verb, "error")
             raise errors.Unreachable(f"{method} {path}: {exc}") from exc
+        self._answered(verb, str(resp.status))
+        return resp
 
     def _count(self, verb: str) -> None:
         with self._lock:
             self.requests[verb] += 1
+
+    def _answered(self, verb: str, code: str) -> None:
+        with self._lock:
+            self.responses[verb, code] += 1
+
+    def response_counts(self) -> dict[tuple[str, str], int]:
+        """Requests by (verb, HTTP status code or "error" when none came back)."""
+        with self._lock:
+            return dict(self.responses)
 
     def request_counts(self) -> dict[str, int]:
         """A consistent copy of `requests`, safe to read while other threads send."""

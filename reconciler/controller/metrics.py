@@ -7,21 +7,35 @@ they are exact and cost nothing between scrapes.
 
 from __future__ import annotations
 
+import platform
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    disable_created_metrics,
+)
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
+from reconciler import __version__
 from reconciler.cluster.client import Cluster
-from reconciler.controller.record import RunRecord
+from reconciler.controller.record import Result, RunRecord
 from reconciler.controller.serve import QuietHandler, Reply, Server
 
+# A `_created` series beside every counter doubles the series count and alerts on
+# nothing: a restart is already visible as a counter reset.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
 PREFIX = "policy_reconciler"
+FAILED_RESULTS = frozenset({Result.FAILED, Result.REFUSED})
 BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 Probe = Callable[[], tuple[bool, str]]
 
@@ -31,14 +45,16 @@ class _Requests(Collector):
         self._clusters = clusters
 
     def collect(self) -> Iterator[Metric]:
-        total: Tally[str] = Tally()
+        total: Tally[tuple[str, str]] = Tally()
         for cluster in self._clusters():
-            total.update(cluster.request_counts())
+            total.update(cluster.response_counts())
         family = CounterMetricFamily(
-            f"{PREFIX}_api_requests", "Requests to kube-apiserver, by verb.", labels=["verb"]
+            f"{PREFIX}_api_requests",
+            "Requests to kube-apiserver, by verb and HTTP status code (error: no answer).",
+            labels=["verb", "code"],
         )
-        for verb, count in sorted(total.items()):
-            family.add_metric([verb], count)
+        for (verb, code), count in sorted(total.items()):
+            family.add_metric([verb, code], count)
         yield family
 
 
@@ -97,6 +113,19 @@ class Metrics:
         self.last_run = Gauge(
             f"{PREFIX}_last_run_timestamp_seconds", "When the last reconcile run ended.", registry=r
         )
+        self.last_success = Gauge(
+            f"{PREFIX}_last_success_timestamp_seconds",
+            "When a reconcile run last ended applied or in sync (alert on its age).",
+            registry=r,
+        )
+        self.last_failed = Gauge(
+            f"{PREFIX}_last_run_failed",
+            "1 while the last run failed or refused the revision, else 0.",
+            registry=r,
+        )
+        Info(f"{PREFIX}_build", "The running build.", registry=r).info(
+            {"version": __version__, "python": platform.python_version()}
+        )
         self.git_errors = Counter(
             f"{PREFIX}_git_fetch_errors", "Failed git fetches, by reason.", ["reason"], registry=r
         )
@@ -108,7 +137,14 @@ class Metrics:
         r.register(_Requests(clusters))
         r.register(_Watches(watch_restarts))
 
-    def observe(self, record: RunRecord, *, drifted: Iterable[str], fetch_failed: bool) -> None:
+    def observe(
+        self,
+        record: RunRecord,
+        *,
+        drifted: Iterable[str],
+        fetch_failed: bool,
+        fetched: bool = True,
+    ) -> None:
         result = record.result.value
         self.duration.labels(result).observe(record.duration)
         self.runs.labels(result, record.reason.value).inc()
@@ -121,7 +157,15 @@ class Metrics:
             self.drift.labels(kind).inc()
         if fetch_failed:
             self.git_errors.labels(record.reason.value).inc()
-        self.last_run.set(time.time())
+        now = time.time()
+        self.last_run.set(now)
+        # A self-heal run re-plans the last good revision: it says nothing about whether
+        # the newest one is refused, so only a failure of its own moves these two.
+        if record.result in FAILED_RESULTS:
+            self.last_failed.set(1)
+        elif fetched and record.result in (Result.APPLIED, Result.UNCHANGED):
+            self.last_failed.set(0)
+            self.last_success.set(now)
 
     def applied(self, revision: str) -> None:
         """The revision in force; its timestamp moves only when the revision does."""

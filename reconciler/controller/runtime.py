@@ -183,7 +183,10 @@ class Controller:
         record = run.record
         _log(record)
         self.metrics.observe(
-            record, drifted=run.drifted, fetch_failed=record.reason in FETCH_REASONS
+            record,
+            drifted=run.drifted,
+            fetch_failed=record.reason in FETCH_REASONS,
+            fetched=run.fetched,
         )
         self.metrics.suspended.set(1 if record.reason is Reason.SUSPENDED else 0)
         if record.result in (Result.APPLIED, Result.UNCHANGED) and self.reconciler.applied:
@@ -254,9 +257,12 @@ class Controller:
             self._on_parent(event)
         elif event.spec.rtype in _INVENTORY:
             self._on_inventory(event)
-        elif event.type == RESYNC or not is_own_write(
-            event, self.config.settings.options.field_manager
-        ):
+        elif event.type == RESYNC:
+            # A watch (re)listed: changes between its LIST and the last run are unseen, so
+            # a self-heal re-checks. Not a change anyone made: debug, not an info line each.
+            log.debug("watch listed; self-heal re-checks", extra={"kind": str(event.spec)})
+            self.scheduler.drift()
+        elif not is_own_write(event, self.config.settings.options.field_manager):
             log.info(
                 "change seen outside a run; self-heal scheduled",
                 extra={

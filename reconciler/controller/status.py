@@ -4,7 +4,9 @@
 applied revision, so `policy-reconciler status` and `kubectl get cm -o yaml`
 answer "what did it do, and when" without access to the controller's logs.
 Events go to the reconciler's namespace, about the parent ConfigMap, so
-`kubectl describe configmap <applyset>` shows them.
+`kubectl describe configmap <applyset>` shows them. A repeat of the same Event (type,
+reason and message: the same refused revision, say) raises the first one's count, as
+client-go's recorder does, instead of piling up copies.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.applyset import ApplySet
+from reconciler.cluster import errors
 from reconciler.cluster.client import CONFIGMAPS, EVENTS, Cluster, JSONDict
 from reconciler.controller.record import RunRecord
 
@@ -55,6 +58,7 @@ class StatusStore:
         self._applyset = applyset
         self._identity = identity
         self._status: Status | None = None
+        self._sent: dict[tuple[str, str, str], tuple[str, int]] = {}  # key -> (name, count)
 
     @property
     def last(self) -> RunRecord | None:
@@ -71,6 +75,29 @@ class StatusStore:
         self._status = Status(runs, applied_revision)
 
     def event(self, *, kind: str, reason: str, message: str) -> None:
+        key = (kind, reason, message[:EVENT_MESSAGE_MAX])
+        if key in self._sent and self._counted(*self._sent[key]):
+            name, count = self._sent[key]
+            self._sent[key] = (name, count + 1)
+            return
+        self._sent[key] = (self._create_event(kind=kind, reason=reason, message=message), 1)
+
+    def _counted(self, name: str, count: int) -> bool:
+        """Raise a sent Event's count; False when it is gone (Events expire after an hour)."""
+        patch = {"count": count + 1, "lastTimestamp": now_rfc3339()}
+        try:
+            self._cluster.request(
+                "PATCH",
+                EVENTS.path(self._applyset.namespace, name),
+                verb="patch",
+                body=patch,
+                content_type="application/merge-patch+json",
+            )
+        except errors.NotFound:
+            return False
+        return True
+
+    def _create_event(self, *, kind: str, reason: str, message: str) -> str:
         parent = self._cluster.get(CONFIGMAPS, self._applyset.name, self._applyset.namespace)
         body = event_body(
             self._applyset,
@@ -81,6 +108,7 @@ class StatusStore:
             instance=self._identity,
         )
         self._cluster.create(EVENTS, body)
+        return str(body["metadata"]["name"])
 
     def _load(self) -> Status:
         if self._status is None:  # once: carry on the history a previous process left

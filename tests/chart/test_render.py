@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import collections
 import json
+import re
 import subprocess
 from typing import Any
 
 import pytest
+from prometheus_client.exposition import generate_latest
 
+from reconciler.controller.metrics import Metrics
+from reconciler.controller.record import Reason
 from reconciler.kinds import ALLOWED, CALICO_CRD, CALICO_V3, K8S_NETWORKING
 from reconciler.localcluster import build
 from tests.chart.helm import CHART, CI_VALUES, HelmError, lint, template
@@ -170,7 +175,7 @@ def test_role_limits_configmaps_to_the_applyset_and_status_and_has_no_lease_alon
         _grants([""], ["configmaps"], ["create", "list", "watch"])
         | _grants([""], ["configmaps"], ["get", "patch"], "fw-prod")
         | _grants([""], ["configmaps"], ["get", "patch"], "fw-prod-status")
-        | _grants([""], ["events"], ["create"])
+        | _grants([""], ["events"], ["create", "patch"])
     )
     assert r.args()[r.args().index("--applyset") + 1] == "fw-prod"
     binding = r.one("RoleBinding")
@@ -271,6 +276,28 @@ def test_service_monitor_and_ingress_when_asked(helm: str) -> None:
     assert ingress["spec"]["ingressClassName"] == "nginx"
     default = template(helm, "default-values.yaml")
     assert default.all("ServiceMonitor") == [] and default.all("Ingress") == []
+
+
+def test_example_alerts_use_metrics_the_controller_exports(helm: str) -> None:
+    rules = template(helm, "full-values.yaml").one("PrometheusRule")
+    (group,) = rules["spec"]["groups"]
+    alerts = {r["alert"]: r for r in group["rules"]}
+    exported = generate_latest(
+        Metrics(clusters=list, watch_restarts=collections.Counter).registry
+    ).decode()
+
+    assert set(alerts) == {"PolicyReconcilerFailing", "PolicyReconcilerDriftHealedRepeatedly"}
+    assert alerts["PolicyReconcilerFailing"]["for"] == "5m"
+    assert "[1h])) > 3" in alerts["PolicyReconcilerDriftHealedRepeatedly"]["expr"]
+    assert (
+        f'reason="{Reason.DRIFT_HEALED.value}"'
+        in (alerts["PolicyReconcilerDriftHealedRepeatedly"]["expr"])
+    )
+    for alert in alerts.values():
+        for metric in re.findall(r"policy_reconciler_\w+", alert["expr"]):
+            assert f"# TYPE {metric} " in exported, metric
+    assert rules["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert template(helm, "default-values.yaml").all("PrometheusRule") == []
 
 
 def _ports(rule: dict[str, Any]) -> set[tuple[str, int]]:

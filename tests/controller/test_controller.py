@@ -4,6 +4,7 @@ last good revision, suspend, status, Events and metrics. Controllers run as thre
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -108,11 +109,16 @@ def test_out_of_band_edit_is_reverted_within_5s_with_an_event_naming_the_manager
     cluster: Cluster,
     uid: str,
     applyset: ApplySet,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="reconciler")
     upstream.commit({"p.yaml": policy_yaml(gnp(f"{uid}-ssh"), gnp(f"{uid}-web", order=11))})
     controller = start_controller(interval=3600)
     _first_run(controller)
     eventually(controller.watches.listening, timeout=10, what="watches started")
+    settle(controller)
+    outside = "change seen outside a run"
+    assert not [r for r in caplog.records if outside in r.getMessage()]  # startup is quiet
 
     cluster.request(
         "PATCH",
@@ -126,6 +132,7 @@ def test_out_of_band_edit_is_reverted_within_5s_with_an_event_naming_the_manager
         lambda: order_of(cluster, f"{uid}-ssh") == 10, timeout=15, what="the edit reverted"
     )
     assert took <= 5.0
+    assert [r for r in caplog.records if outside in r.getMessage()]  # a real edit is logged
 
     def healed_event() -> dict[str, Any] | None:
         found = [e for e in events_for(cluster, applyset.name) if e["reason"] == "DriftHealed"]
@@ -217,9 +224,11 @@ def test_a_bad_commit_is_refused_and_the_last_good_revision_stays_in_force(
     assert good[:12] in record.message  # names the revision that stays in force
     warning = events_for(cluster, applyset.name)[-1]
     assert (warning["type"], warning["reason"]) == ("Warning", "InvalidRevision")
+    refused = _metrics(controller)
     assert 'policy_reconciler_reconcile_runs_total{reason="InvalidRevision",result="refused"}' in (
-        _metrics(controller)
+        refused
     )
+    assert "policy_reconciler_last_run_failed 1.0" in refused
     # Self-heal enforces the last good revision, not the refused one.
     cluster.request(
         "PATCH",
@@ -400,9 +409,13 @@ def test_metrics_health_and_readiness(
         'policy_reconciler_reconcile_duration_seconds_count{result="applied"} 1.0',
     ):
         assert line in text
-    assert 'policy_reconciler_api_requests_total{verb="apply"}' in text
-    assert 'policy_reconciler_api_requests_total{verb="watch"}' in text
+    assert re.search(r'policy_reconciler_api_requests_total\{code="20[01]",verb="apply"\}', text)
+    assert re.search(r'policy_reconciler_api_requests_total\{code="200",verb="watch"\}', text)
     assert "policy_reconciler_applied_revision_timestamp_seconds" in text
+    assert "policy_reconciler_last_run_failed 0.0" in text
+    assert re.search(r"policy_reconciler_last_success_timestamp_seconds \d", text)
+    assert 'policy_reconciler_build_info{python="' in text and 'version="0.1.0"' in text
+    assert "_created" not in text  # one series per counter, not two
 
 
 def test_an_unsigned_commit_is_refused_under_verification(

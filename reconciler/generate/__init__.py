@@ -3,8 +3,8 @@
     expand(templates, nodes=[Node], namespaces=[Namespace], auto=None) -> Expanded
     merge(files, generated) -> (resources, collision errors)
 
-Templates are parsed and checked by the loader (`manifests.templates`); `pipeline.plan`
-reads the inventory they need (one LIST of Nodes and/or Namespaces) and expands them.
+Templates are parsed and checked by the loader (`manifests.templates`); `observe` reads
+the inventory they need (one LIST of Nodes and/or Namespaces) and `pipeline` expands them.
 """
 
 from reconciler.generate.autohep import AutoHostEndpoints, auto_host_endpoints

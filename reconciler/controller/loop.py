@@ -8,6 +8,7 @@ nothing pruned, and self-heal keeps enforcing the last good one.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -24,6 +25,7 @@ from reconciler.controller.status import now_rfc3339
 from reconciler.model import Action, ApplyResult, Change, Plan, Revision, Stop
 from reconciler.source import errors as source_errors
 
+log = logging.getLogger(__name__)
 DRIFT = "drift"  # the trigger of a self-heal: re-plan the last good revision, no fetch
 MAX_ERRORS = 20
 
@@ -125,6 +127,9 @@ class Reconciler:
             reason, message = self._judge(rendered, result, attempt)
         except _Stop as stop:
             return self._finish(attempt, stop.reason, stop.message, ())
+        except Exception as exc:  # a bug: recorded, reported and retried like any failure
+            log.exception("reconcile crashed", extra={"trigger": attempt.trigger})
+            return self._finish(attempt, Reason.INTERNAL, f"internal error: {exc!r}", ())
         return self._finish(attempt, reason, message, _errors(planned.plan, result))
 
     # -- the steps -------------------------------------------------------------------

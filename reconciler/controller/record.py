@@ -106,6 +106,9 @@ class RunRecord:
             return self.revision != last.revision
         if self.result is Result.SUSPENDED:  # whatever the revision: nothing happens
             return last.result is not Result.SUSPENDED
+        if self.result is Result.FAILED:  # a retry of the same failure: git's and curl's
+            # words vary from try to try ("after 3 ms"), the outcome does not
+            return (self.reason, self.revision) != (last.reason, last.revision)
         mine = (self.reason, self.revision, self.message, self.errors)
         return mine != (last.reason, last.revision, last.message, last.errors)
 

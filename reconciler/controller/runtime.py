@@ -53,6 +53,17 @@ _INVENTORY: dict[ResourceType, Callable[[Mapping[str, Any]], Any]] = {
 FETCH_REASONS = frozenset(
     {Reason.UNREACHABLE, Reason.AUTH, Reason.REF, Reason.NOT_FOUND, Reason.FETCH}
 )
+HEAL = frozenset({DRIFT})
+
+
+def _head_unusable(record: RunRecord) -> bool:
+    """The newest revision was refused, could not be fetched, or met a bug (not: the
+    cluster failed us, which a heal would meet too)."""
+    return (
+        record.result is Result.REFUSED
+        or record.reason in FETCH_REASONS
+        or record.reason is Reason.INTERNAL
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,9 +159,9 @@ class Controller:
     def run_once(self) -> Run:
         """One reconcile in the calling thread, recorded like any other (`run --once`)."""
         self.reconciler.applied = self._recorded_revision()
-        self._work(frozenset({"once"}))
-        assert self.last_run is not None, "a run always records itself"
-        return self.last_run
+        run = self._reconcile(frozenset({"once"}))
+        assert run is not None, "a run always records itself"
+        return run
 
     def may_write(self) -> bool:
         return not self._stopping.is_set() and self.is_leader
@@ -170,12 +181,29 @@ class Controller:
     # -- one run and what follows it -------------------------------------------------
 
     def _work(self, triggers: frozenset[str]) -> None:
+        self._reconcile(triggers)
+
+    def _reconcile(self, triggers: frozenset[str]) -> Run | None:
+        """The run the triggers asked for (None on a standby), with the heals around it."""
         if not self.may_write():
-            return  # a standby, or shutting down: the trigger is the leader's business
+            return None  # a standby, or shutting down: the trigger is the leader's business
         if self.config.suspend:
             self._after(_suspended_by_flag(triggers))
-            return
-        self._after(self.reconciler.reconcile(triggers))
+            return self.last_run
+        if DRIFT in triggers and triggers != {DRIFT}:
+            # Self-heal never waits behind a fetch: the last good revision first.
+            self._after(self.reconciler.reconcile(HEAL))
+            triggers = triggers - HEAL
+        run = self.reconciler.reconcile(triggers)
+        self._after(run)
+        if run.fetched and _head_unusable(run.record) and self._heals():
+            # Whatever triggered the run, the last good revision stays enforced: drift
+            # that arrived while the head was refused (or unreachable) is healed now.
+            self._after(self.reconciler.reconcile(HEAL))
+        return run
+
+    def _heals(self) -> bool:
+        return self.config.self_heal and self.may_write()
 
     def _after(self, run: Run) -> None:
         self.attempts += 1

@@ -385,9 +385,10 @@ def _forbidden_cases(release: Release) -> dict[str, Callable[[Cluster], object]]
         "patch another ConfigMap": ssa(CONFIGMAPS, _obj("v1", "ConfigMap", f"{parent}-x", ns)),
         "list ConfigMaps elsewhere": lambda c: c.list(CONFIGMAPS, namespace="default"),
         "delete its ApplySet parent": lambda c: c.delete(CONFIGMAPS, parent, ns, dry_run=True),
-        "edit an Event": lambda c: c.request(
-            "PATCH", EVENTS.path(ns, f"{parent}.x"), verb="patch", body={"message": "x"},
-            content_type="application/merge-patch+json"),
+        # It may patch Events (a repeat raises the count), but never delete or list them.
+        "delete an Event": lambda c: c.request(
+            "DELETE", EVENTS.path(ns, f"{parent}.x"), verb="delete"),
+        "list Events": lambda c: c.request("GET", EVENTS.path(ns), verb="list"),
         "read another Lease": lambda c: c.get(LEASES, "kube-controller-manager", ns),
         "update (PUT) a policy": lambda c: c.replace(GNP, {
             **_obj(f"{CALICO_CRD}/v1", "GlobalNetworkPolicy", "default.any"), "spec": {}}),

@@ -57,12 +57,16 @@ def start_controller(
         agent: str = user_agent,
         identity: str = "",
         kubeconfig: str = "",
+        debounce: float = 0.3,
+        git_timeout: float = 20,
         **options: Any,
     ) -> Controller:
         config = ControllerConfig(
             settings=pipeline.Settings(applyset=applyset, options=PlanOptions(**options)),
             identity=identity or f"{uid}-controller",
-            timing=Timing(interval=interval, retry=0.5, debounce=0.3, debounce_max=1.0),
+            timing=Timing(
+                interval=interval, retry=0.5, debounce=debounce, debounce_max=max(1.0, debounce)
+            ),
             suspend=suspend,
             webhook=WebhookConfig(port=0, ref="refs/heads/main", secret=SECRET,
                                   address="127.0.0.1"),
@@ -75,7 +79,10 @@ def start_controller(
             shutdown_timeout=10,
         )  # fmt: skip
         spec = SourceSpec(
-            url=url or str(upstream.bare), cache_dir=tmp_path / "cache", verify=verify, timeout=20
+            url=url or str(upstream.bare),
+            cache_dir=tmp_path / "cache",
+            verify=verify,
+            timeout=git_timeout,
         )
         connection = Connection(kubeconfig=kubeconfig or control_plane.kubeconfig, user_agent=agent)
         controller = Controller(

@@ -17,6 +17,7 @@ class TcpProxy:
         self._conns: list[socket.socket] = []
         self._listener: socket.socket | None = None
         self.port = 0
+        self.hanging = False  # accept, then never answer: a hung server
 
     def __enter__(self) -> TcpProxy:
         self.restore()
@@ -56,6 +57,10 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return
+            if self.hanging:
+                with self._lock:
+                    self._conns.append(client)  # held open, never read, closed by cut()
+                continue
             try:
                 upstream = socket.create_connection(self._target, timeout=5)
             except OSError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from reconciler import FIELD_MANAGER
 from reconciler.applyset import PART_OF, ApplySet, Inventory
 from reconciler.calico.flavour import Flavour
 from reconciler.cluster.client import Cluster, ResourceType
@@ -18,6 +19,7 @@ from reconciler.kinds import group_kind_of
 from reconciler.model import GroupKind
 from reconciler.observe.facts import Facts, Objects
 from reconciler.plan import Desired, Live
+from reconciler.plan.fields import managed_fields
 
 # Above this many new objects of one kind, one LIST of the kind is cheaper than a GET each.
 GET_LIMIT = 20
@@ -84,7 +86,15 @@ def _name_key(body: Mapping[str, Any]) -> tuple[str, str]:
 
 def _ours(body: Mapping[str, Any], applyset: ApplySet) -> bool:
     labels = body.get("metadata", {}).get("labels") or {}
-    return bool(labels.get(PART_OF) == applyset.id)
+    return bool(labels.get(PART_OF) == applyset.id) or _applied_under_our_name(body, labels)
+
+
+def _applied_under_our_name(body: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
+    """Someone server-side-applied it as `--field-manager=policy-reconciler`: that apply
+    took our fields, and with them our label. Still ours to heal, unless another ApplySet
+    claims it (its label stays on)."""
+    applies = (e for e in managed_fields(body) if e.operation == "Apply")
+    return PART_OF not in labels and any(e.manager == FIELD_MANAGER for e in applies)
 
 
 def _live(flavour: Flavour, body: dict[str, object], *, owned: bool) -> Live:

@@ -117,8 +117,25 @@ def _three_way(want: Desired, found: Live, options: PlanOptions) -> Change:
     ours = applied_by(entries, options.field_manager)
     deltas = compare(desired=want.body, live=found.body, owned=ours)
     drifted = drifted_by(deltas, entries=entries, manager=options.field_manager)
+    if deltas and _label_taken(want.body, found.body):
+        reason = HIJACKED.format(manager=options.field_manager)
+        return _change(want, found, Action.DRIFT, deltas, reason=reason, drifted_by=drifted)
     action = Action.DRIFT if drifted else Action.UPDATE if deltas else Action.UNCHANGED
     return _change(want, found, action, deltas, drifted_by=drifted)
+
+
+HIJACKED = (
+    "applied outside a run under our field manager name ({manager}), which dropped our "
+    "ownership label; applying restores Git"
+)
+
+
+def _label_taken(desired: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
+    """We always apply our ApplySet label: an owned object without it was applied by
+    someone else in our name (no run of ours ever leaves it off)."""
+    ours = (desired.get("metadata") or {}).get("labels") or {}
+    have = (live.get("metadata") or {}).get("labels") or {}
+    return any(k.startswith("applyset.kubernetes.io/") and k not in have for k in ours)
 
 
 def _foreign(want: Desired, found: Live, options: PlanOptions) -> Change:

@@ -78,3 +78,40 @@ def test_a_broken_metadata_annotation_is_drift_that_apply_heals(
     assert live["metadata"]["annotations"][METADATA_ANNOTATION] == healthy[METADATA_ANNOTATION]
     assert json.loads(live["metadata"]["annotations"][METADATA_ANNOTATION])
     assert actions(plan_only(cluster, repo)) == {ref: Action.UNCHANGED}
+
+
+def test_an_apply_under_our_field_manager_name_is_drift_that_apply_heals(
+    cluster: Cluster, repo: Repo, uid: str
+) -> None:
+    """`kubectl apply --server-side --field-manager=policy-reconciler --force-conflicts`
+    of a stripped object takes our fields and drops our label: before, every later run
+    called the object someone else's (a conflict) until `--adopt`."""
+    ref = f"GlobalNetworkPolicy/{uid}-ssh"
+    repo.write("p.yaml", gnp(f"{uid}-ssh"))
+    reconcile(cluster, repo)
+    stripped = {
+        "apiVersion": "crd.projectcalico.org/v1",
+        "kind": "GlobalNetworkPolicy",
+        "metadata": {"name": f"default.{uid}-ssh"},
+        "spec": {"selector": "all()"},
+    }
+    cluster.request(
+        "PATCH",
+        GNP.path("", f"default.{uid}-ssh"),
+        verb="patch",
+        query={"fieldManager": "policy-reconciler", "force": "true"},
+        body=stripped,
+        content_type="application/apply-patch+yaml",
+    )
+
+    plan, result = reconcile(cluster, repo)
+
+    (change,) = plan.changes
+    assert (change.action, "under our field manager name" in change.reason) == (
+        Action.DRIFT,
+        True,
+    )
+    assert result.ok
+    assert actions(plan_only(cluster, repo)) == {ref: Action.UNCHANGED}
+    live = cluster.get(GNP, f"default.{uid}-ssh") or {}
+    assert live["spec"]["selector"] == "has(host-endpoint)"

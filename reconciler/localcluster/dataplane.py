@@ -213,13 +213,14 @@ def _calico_defaults(info: ClusterInfo) -> None:
     objects = [
         {"apiVersion": "crd.projectcalico.org/v1", "kind": "ClusterInformation",
          "metadata": {"name": "default"},
-         "spec": {"datastoreReady": True, "clusterType": "k8s,kdd"}},
+         "spec": {"datastoreReady": True}},
         {"apiVersion": "crd.projectcalico.org/v1", "kind": "Tier",
          "metadata": {"name": "default"}, "spec": {"order": 1000000}},
     ]  # fmt: skip
     body = json.dumps({"apiVersion": "v1", "kind": "List", "items": objects})
-    launcher.kubectl(info, "apply", "--server-side", "--field-manager=policy-reconciler-local",
-            "-f", "-", stdin=body)  # fmt: skip
+    # Calico's API server may have made them already: share the fields, same values.
+    launcher.kubectl(info, "apply", "--server-side", "--force-conflicts",
+                     "--field-manager=policy-reconciler-local", "-f", "-", stdin=body)  # fmt: skip
 
 
 # --- processes ------------------------------------------------------------------------------
@@ -265,6 +266,7 @@ def _node_processes(node: Node, run: _FelixRun) -> list[tuple[int, str]]:
     services = procs.spawn(
         [*listen, *map(str, LISTEN_PORTS)], run.out / f"listen-{node.name}.log", env=_py_env()
     )
+    (run.out / f"status-{node.name}" / "endpoint-status").mkdir(parents=True, exist_ok=True)
     env = _felix_env(node, run)
     felix = procs.spawn([*netns, "env", "-i", *env, run.binary], run.out / f"felix-{node.name}.log")
     return [(bridge.pid, "socat"), (services.pid, _python()), (felix.pid, str(run.binary))]

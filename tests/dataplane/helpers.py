@@ -12,6 +12,7 @@ CALICO_KINDS = (
     "globalnetworksets.crd.projectcalico.org",
     "networkpolicies.crd.projectcalico.org",
     "networksets.crd.projectcalico.org",
+    "kubecontrollersconfigurations.crd.projectcalico.org",
     "networkpolicies.networking.k8s.io",
 )
 

@@ -86,7 +86,7 @@ def status(state_dir: Path | None) -> None:
         f"Local cluster: running\n"
         f"  kube-apiserver  {info.server}  (pid {info.apiserver_pid})\n"
         f"  etcd            {info.etcd_url}  (pid {info.etcd_pid})\n"
-        f"  calico-apiserver {_pid(info.calico_apiserver_pid)}\n"
+        f"  calico API      {_pid(info.calico_apiserver_pid)}\n"
         f"  dataplane       {'Felix per node' if info.dataplane else 'off'}\n"
         f"  kubeconfig      {info.kubeconfig}\n"
         f"  audit log       {info.audit_log}\n"

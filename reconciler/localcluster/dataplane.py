@@ -248,11 +248,47 @@ def _processes(
         ["socat", f"UNIX-LISTEN:{sock},fork,mode=600", f"TCP:127.0.0.1:{port}"],
         out / "socat-host.log",
     )
-    run = _FelixRun(felix, out, sock, _felix_kubeconfig(info, out), failsafe)
+    run = _felix_run(info, felix, failsafe)
     pids = [(host_bridge.pid, "socat")]
     for node in dp.nodes:
         pids += _node_processes(node, run)
     return tuple(pids)
+
+
+def _felix_run(info: ClusterInfo, felix: Path, failsafe: tuple[str, str]) -> _FelixRun:
+    out = state_dir_of(info)
+    return _FelixRun(felix, out, out / "api.sock", _felix_kubeconfig(info, out), failsafe)
+
+
+def restart_felix(info: ClusterInfo, node: str, *, failsafe: tuple[str, str]) -> None:
+    """Run one node's Felix again with other failsafe ports (extra inbound, outbound), as
+    an operator changing FelixConfiguration would; returns once it is ready."""
+    dp = load(Path(info.state_dir))
+    assert dp is not None, "no dataplane recorded for this cluster"
+    old = next((pid, prog) for pid, prog in dp.pids if prog.endswith(FELIX) and
+               f"FELIX_FELIXHOSTNAME={node}".encode() in _environ(pid))  # fmt: skip
+    procs.stop(*old, timeout=10)
+    run = _felix_run(info, Path(old[1]), failsafe)
+    target = dp.node(node)
+    proc = _spawn_felix(target, run)
+    pids = (*(p for p in dp.pids if p != old), (proc.pid, str(run.binary)))
+    restarted = Dataplane(**{**_fields(dp), "pids": pids})
+    _record(info, restarted)
+    _wait_felix_ready(info, Dataplane(**{**_fields(dp), "nodes": (target,)}))
+
+
+def _environ(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return b""
+
+
+def _spawn_felix(node: Node, run: _FelixRun) -> subprocess.Popen[bytes]:
+    (run.out / f"status-{node.name}" / "endpoint-status").mkdir(parents=True, exist_ok=True)
+    netns = ["ip", "netns", "exec", node.netns]
+    log = run.out / f"felix-{node.name}.log"
+    return procs.spawn([*netns, "env", "-i", *_felix_env(node, run), run.binary], log)
 
 
 def _node_processes(node: Node, run: _FelixRun) -> list[tuple[int, str]]:
@@ -266,9 +302,7 @@ def _node_processes(node: Node, run: _FelixRun) -> list[tuple[int, str]]:
     services = procs.spawn(
         [*listen, *map(str, LISTEN_PORTS)], run.out / f"listen-{node.name}.log", env=_py_env()
     )
-    (run.out / f"status-{node.name}" / "endpoint-status").mkdir(parents=True, exist_ok=True)
-    env = _felix_env(node, run)
-    felix = procs.spawn([*netns, "env", "-i", *env, run.binary], run.out / f"felix-{node.name}.log")
+    felix = _spawn_felix(node, run)
     return [(bridge.pid, "socat"), (services.pid, _python()), (felix.pid, str(run.binary))]
 
 

@@ -167,39 +167,42 @@ def _node_ips(info: ClusterInfo) -> list[tuple[str, str]]:
 
 
 def _network(dp: Dataplane) -> None:
-    _netns_add(dp.router)
-    _ip("-n", dp.router, "link", "add", "br0", "type", "bridge")
+    netns_add(dp.router)
+    ip("-n", dp.router, "link", "add", "br0", "type", "bridge")
     for cidr in ROUTER_IPS:
-        _ip("-n", dp.router, "addr", "add", cidr, "dev", "br0")
-    _ip("-n", dp.router, "link", "set", "br0", "up")
-    _run("ip", "netns", "exec", dp.router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        ip("-n", dp.router, "addr", "add", cidr, "dev", "br0")
+    ip("-n", dp.router, "link", "set", "br0", "up")
+    sh("ip", "netns", "exec", dp.router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
     for i, node in enumerate(dp.nodes, 1):
         _attach(dp, node.netns, f"n{i}", f"{node.ip}/16", NODE_GATEWAY)
+        # Pods (pods.py) on node i get 192.168.i.0/24; the node forwards to them.
+        ip("-n", dp.router, "route", "add", f"192.168.{i}.0/24", "via", node.ip)
+        sh("ip", "netns", "exec", node.netns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
     _attach(dp, dp.admin, "adm", f"{ADMIN_IP}/24", "172.30.0.254")
     _attach(dp, dp.outside, "out", f"{OUTSIDE_IP}/24", "172.31.0.254")
 
 
 def _attach(dp: Dataplane, netns: str, port: str, cidr: str, gateway: str) -> None:
     """netns gets eth0 (cidr, default route via the router); its peer joins br0."""
-    _netns_add(netns)
-    _ip("link", "add", "eth0", "netns", netns, "type", "veth", "peer", "name", port,
+    netns_add(netns)
+    ip("link", "add", "eth0", "netns", netns, "type", "veth", "peer", "name", port,
         "netns", dp.router)  # fmt: skip
-    _ip("-n", dp.router, "link", "set", port, "master", "br0", "up")
-    _ip("-n", netns, "addr", "add", cidr, "dev", "eth0")
-    _ip("-n", netns, "link", "set", "eth0", "up")
-    _ip("-n", netns, "route", "add", "default", "via", gateway)
+    ip("-n", dp.router, "link", "set", port, "master", "br0", "up")
+    ip("-n", netns, "addr", "add", cidr, "dev", "eth0")
+    ip("-n", netns, "link", "set", "eth0", "up")
+    ip("-n", netns, "route", "add", "default", "via", gateway)
 
 
-def _netns_add(name: str) -> None:
-    _run("ip", "netns", "add", name)
-    _ip("-n", name, "link", "set", "lo", "up")
+def netns_add(name: str) -> None:
+    sh("ip", "netns", "add", name)
+    ip("-n", name, "link", "set", "lo", "up")
 
 
-def _ip(*args: str) -> None:
-    _run("ip", *args)
+def ip(*args: str) -> None:
+    sh("ip", *args)
 
 
-def _run(*argv: str) -> str:
+def sh(*argv: str) -> str:
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise DataplaneError(f"{' '.join(argv)} failed: {proc.stderr.strip()}")
@@ -390,10 +393,16 @@ def stop(state_dir: Path) -> None:
         return
     for pid, program in dp.pids:
         procs.stop(pid, program, timeout=5)
-    for name in dp.namespaces:
-        if (Path("/var/run/netns") / name).exists():
-            subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+    for name in _ours(dp):
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
     (state_dir / "dataplane" / "dataplane.json").unlink()
+
+
+def _ours(dp: Dataplane) -> list[str]:
+    """The namespaces start made, and the pods' (pods.py), all under this cluster's prefix."""
+    netns = Path("/var/run/netns")
+    made = [p.name for p in netns.glob(f"{dp.prefix}-*")] if netns.exists() else []
+    return sorted(made, key=lambda name: name == dp.router)  # the router last
 
 
 # --- observing the dataplane ----------------------------------------------------------------
@@ -401,7 +410,7 @@ def stop(state_dir: Path) -> None:
 
 def ruleset(netns: str) -> str:
     """Felix's iptables rules in a node namespace, without counters and timestamps."""
-    saved = _run("ip", "netns", "exec", netns, "iptables-save")
+    saved = sh("ip", "netns", "exec", netns, "iptables-save")
     return "\n".join(line.split(" [", 1)[0] for line in saved.splitlines() if line[:1] != "#")
 
 

@@ -8,6 +8,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test lint typecheck unit bench clean
 
 demo: $(STAMP)
+	@bash scripts/system-deps.sh
 	@$(BIN)/policy-reconciler local-cluster build >/dev/null
 	@PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from reconciler import localcluster
 from reconciler.cluster.client import Cluster, Connection
-from reconciler.localcluster import dataplane
+from reconciler.localcluster import dataplane, procs
 from reconciler.localcluster.probe import wait_verdict
 from tests.dataplane.helpers import Net, delete_calico_objects
 
@@ -33,7 +34,18 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
         localcluster.kubectl(info, "create", "namespace", "policy-reconciler")
         yield Net(info, loaded)
     finally:
+        made = dataplane.load(state)  # as recorded last (Felix restarts change pids)
         localcluster.down(state)
+    assert made is not None
+    _assert_cleaned_up(made)
+
+
+def _assert_cleaned_up(made: dataplane.Dataplane) -> None:
+    """`down` removed every namespace (with its veths) and stopped every process."""
+    left = sorted(p.name for p in Path("/var/run/netns").glob(f"{made.prefix}-*"))
+    assert left == [], f"network namespaces left behind: {left}"
+    running = [(pid, prog) for pid, prog in made.pids if procs.alive(pid, prog)]
+    assert running == [], f"processes left running: {running}"
 
 
 def _progress(message: str) -> None:

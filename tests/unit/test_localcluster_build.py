@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.localcluster import build
+from reconciler.localcluster import build, dataplane
 
 
 def test_missing_go_is_a_clear_error_saying_what_to_install(
@@ -69,8 +69,6 @@ def test_calico_binaries_need_go_only_when_not_cached(
 def test_dataplane_without_root_or_tools_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from reconciler.localcluster import dataplane
-
     monkeypatch.setattr(dataplane.os, "geteuid", lambda: 1000)
     with pytest.raises(dataplane.DataplaneError, match="needs root"):
         dataplane.check_host()

@@ -23,6 +23,9 @@ from tests.dataplane.helpers import Net
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "example-repo"
 ADMIN_NETWORK = "172.30.0.0/24"
+# A connection that gets through answers in milliseconds; the slack is for a busy test
+# machine, so that only a dropped SYN counts as a failure.
+PROBE_TIMEOUT = 1.0
 
 
 @pytest.fixture
@@ -91,7 +94,7 @@ def test_node_firewall_does_what_its_comments_say(
 def test_firewall_safe_order_never_cuts_ssh_or_the_api_server(
     net: Net, dp_cluster: Cluster, repo: Repo
 ) -> None:
-    with ProbeLoop(net.dp.admin, _targets(net), interval=0.1) as loop:
+    with ProbeLoop(net.dp.admin, _targets(net), interval=0.1, timeout=PROBE_TIMEOUT) as loop:
         result = _apply(dp_cluster, repo, net)
     assert result.ok, result.failed
     assert len(loop.samples) > 50, "the probe loop must cover the whole apply"
@@ -104,7 +107,7 @@ def test_negative_control_hosts_first_does_cut_ssh(
 ) -> None:
     """The same objects with host endpoints first: the probe sees the cut, so the test
     above can fail."""
-    with ProbeLoop(net.dp.admin, _targets(net), interval=0.1) as loop:
+    with ProbeLoop(net.dp.admin, _targets(net), interval=0.1, timeout=PROBE_TIMEOUT) as loop:
         result = _apply(dp_cluster, repo, net, hosts_first=True)
     assert result.ok, result.failed
     cut = {s.target for s in loop.failures()}

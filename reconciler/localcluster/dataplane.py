@@ -82,6 +82,14 @@ class Dataplane:
     def node(self, name: str) -> Node:
         return next(n for n in self.nodes if n.name == name)
 
+    def place(self, name: str) -> tuple[str, str]:
+        """(netns, address) of "admin", "outside" or a node by name: a probe's two ends."""
+        fixed = {"admin": (self.admin, ADMIN_IP), "outside": (self.outside, OUTSIDE_IP)}
+        if name in fixed:
+            return fixed[name]
+        node = self.node(name)
+        return node.netns, node.ip
+
 
 def check_host() -> None:
     """Root (network namespaces, iptables) and the tools Felix execs; else a clear error."""

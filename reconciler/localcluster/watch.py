@@ -30,7 +30,7 @@ def main(argv: list[str]) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     loops = [
-        ProbeLoop(_source(dp, name), [(target.ip, p) for p in args.port]) for name in args.sources
+        ProbeLoop(dp.place(name)[0], [(target.ip, p) for p in args.port]) for name in args.sources
     ]
     with ExitStack() as running:
         for loop in loops:
@@ -50,10 +50,6 @@ def _parser() -> argparse.ArgumentParser:
         "--from", dest="sources", action="append", default=[], help="admin, outside or a node"
     )
     return parser
-
-
-def _source(dp: dataplane.Dataplane, name: str) -> str:
-    return {"admin": dp.admin, "outside": dp.outside}.get(name) or dp.node(name).netns
 
 
 def _timeline(source: str, node: str, samples: list[Sample]) -> str:

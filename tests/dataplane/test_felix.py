@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from reconciler.cluster.client import Cluster
+from reconciler.localcluster.dataplane import ADMIN_IP
 from reconciler.localcluster.probe import listening, probe, wait_verdict
 from tests.cluster.engine import Repo, reconcile
 from tests.dataplane.helpers import Net
@@ -71,6 +72,8 @@ def test_host_endpoint_closes_the_node_and_a_policy_opens_ssh_to_admins_only(
 def test_probe_negative_control_a_port_nobody_listens_on_is_refused(net: Net) -> None:
     """The probe reports what the network does: no listener means no connection."""
     node = net.dp.node("node-3")
+    assert net.dp.place("node-3") == (node.netns, node.ip)
+    assert net.dp.place("admin") == (net.dp.admin, ADMIN_IP)
     assert not probe(net.dp.admin, node.ip, "tcp", 2222)
     with listening(node.netns, node.ip, 2222):
         assert probe(net.dp.admin, node.ip, "tcp", 2222)

@@ -16,7 +16,7 @@ import pytest
 from reconciler import pipeline
 from reconciler.cluster.client import Cluster
 from reconciler.localcluster.dataplane import ruleset, wait_settled
-from reconciler.localcluster.probe import ProbeLoop, probe, wait_verdict
+from reconciler.localcluster.probe import ProbeLoop, probe, verdicts, wait_verdict
 from reconciler.model import ApplyResult, Change, Revision
 from tests.cluster.engine import Repo
 from tests.dataplane.helpers import Net
@@ -73,15 +73,16 @@ def test_node_firewall_does_what_its_comments_say(
     admin, outside = net.dp.admin, net.dp.outside
     node1, node2 = net.dp.node("node-1"), net.dp.node("node-2")
     wait_verdict(outside, node1.ip, 22, allowed=False)  # enforced now
-    verdicts = {
-        "SSH from the admin network": probe(admin, node1.ip, "tcp", 22),
-        "API server from anywhere": probe(outside, node1.ip, "tcp", 6443),
-        "SSH from outside": probe(outside, node1.ip, "tcp", 22),
-        "any other port from outside": probe(outside, node1.ip, "tcp", 8080),
-        "any other port from the admin network": probe(admin, node1.ip, "tcp", 8080),
-        "node to node, any port": probe(node2.netns, node1.ip, "tcp", 8080),
+    flows = {
+        "SSH from the admin network": (admin, node1.ip, "tcp", 22),
+        "API server from anywhere": (outside, node1.ip, "tcp", 6443),
+        "SSH from outside": (outside, node1.ip, "tcp", 22),
+        "any other port from outside": (outside, node1.ip, "tcp", 8080),
+        "any other port from the admin network": (admin, node1.ip, "tcp", 8080),
+        "node to node, any port": (node2.netns, node1.ip, "tcp", 8080),
     }
-    assert verdicts == {
+    seen = verdicts(list(flows.values()))
+    assert {name: seen[flow] for name, flow in flows.items()} == {
         "SSH from the admin network": True,
         "API server from anywhere": True,
         "SSH from outside": False,

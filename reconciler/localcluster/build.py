@@ -16,7 +16,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 GOMOD = Path(__file__).parent / "gomod"
@@ -38,7 +38,9 @@ class Target:
     module: str  # the Go module dir under gomod/
     package: str
     ldflags: str = ""
-    cgo: bool = True  # Calico's parts build static; felix's libbpf stays a stub
+    # Calico's parts build static (felix's libbpf stays a stub). Not in repr: the control
+    # plane's targets, and so any key derived from their repr, stay as they were.
+    cgo: bool = field(default=True, repr=False)
 
 
 _K8S_LDFLAGS = " ".join(
@@ -56,7 +58,6 @@ TARGETS = (
     Target("kubectl", "controlplane", "k8s.io/kubernetes/cmd/kubectl", _K8S_LDFLAGS),
     Target("helm", "helm", "helm.sh/helm/v3/cmd/helm"),
 )
-_K8S_MODULES = ("calico", "controlplane", "helm")  # the CRD pin + the two above
 CALICO_MODULE = "calicobin"
 CALICO_TARGETS = (
     Target(
@@ -84,19 +85,17 @@ def cache_root() -> Path:
 
 def bin_dir() -> Path:
     """Cache dir for this exact set of pins (versions + go.sum contents)."""
-    return cache_root() / "bin" / f"k8s-{KUBERNETES_VERSION}-{_digest(_K8S_MODULES)}"
+    digest = hashlib.sha256()
+    for sum_file in sorted(GOMOD.glob("*/go.sum")):
+        if sum_file.parent.name != CALICO_MODULE:  # Calico's parts have their own key
+            digest.update(sum_file.read_bytes())
+    return cache_root() / "bin" / f"k8s-{KUBERNETES_VERSION}-{digest.hexdigest()[:12]}"
 
 
 def calico_bin_dir() -> Path:
     """Cache dir for calico-apiserver and calico-felix at the pinned Calico commit."""
-    return cache_root() / "bin" / f"calico-{CALICO_VERSION}-{_digest((CALICO_MODULE,))}"
-
-
-def _digest(modules: tuple[str, ...]) -> str:
-    digest = hashlib.sha256()
-    for module in sorted(modules):
-        digest.update((GOMOD / module / "go.sum").read_bytes())
-    return digest.hexdigest()[:12]
+    digest = hashlib.sha256((GOMOD / CALICO_MODULE / "go.sum").read_bytes()).hexdigest()[:12]
+    return cache_root() / "bin" / f"calico-{CALICO_VERSION}-{digest}"
 
 
 def go_binary() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -47,9 +48,15 @@ def test_calico_parts_have_their_own_cache_key_so_they_never_invalidate_the_cont
     calico = build.calico_bin_dir()
     assert calico.name.startswith(f"calico-{build.CALICO_VERSION}-")
     assert calico != build.bin_dir()
-    # the control plane's key hashes its own modules only, not calicobin/
-    assert build.CALICO_MODULE not in build._K8S_MODULES
-    assert {t.module for t in build.TARGETS} <= set(build._K8S_MODULES)
+    # adding or changing Calico's module leaves the control plane's key as it was
+    before = build.bin_dir()
+    sums = tmp_path / "gomod"
+    shutil.copytree(build.GOMOD, sums)
+    (sums / build.CALICO_MODULE / "go.sum").write_text("changed\n")
+    monkeypatch.setattr(build, "GOMOD", sums)
+    assert build.bin_dir() == before
+    assert build.calico_bin_dir() != calico
+    assert "cgo" not in repr(build.TARGETS)
 
 
 def test_calico_binaries_need_go_only_when_not_cached(

@@ -46,6 +46,7 @@ ADMIN_IP = "172.30.0.10"
 OUTSIDE_IP = "172.31.0.10"
 BRIDGE_PORT = 16443  # the API server as Felix sees it, inside each node namespace
 HEALTH_PORT = 9099
+MAX_NODES = 16
 LISTEN_PORTS = (22, 6443, 8080)  # stand-in services on every node (SSH, API server, other)
 _LOCAL_FAILSAFE = f"tcp:127.0.0.0/8:{BRIDGE_PORT},tcp:127.0.0.0/8:{HEALTH_PORT}"
 CALICO_FAILSAFE_IN = "tcp:22,udp:68,tcp:179,tcp:2379,tcp:2380,tcp:5473,tcp:6443,tcp:6666,tcp:6667"
@@ -154,9 +155,13 @@ def _record(info: ClusterInfo, dataplane: Dataplane) -> None:
 
 def _layout(info: ClusterInfo) -> Dataplane:
     prefix = "prc" + hashlib.sha256(str(Path(info.state_dir).resolve()).encode()).hexdigest()[:5]
-    nodes = tuple(
-        Node(name, ip, f"{prefix}-n{i}") for i, (name, ip) in enumerate(_node_ips(info), 1)
-    )
+    found = _node_ips(info)
+    if len(found) > MAX_NODES:
+        raise DataplaneError(
+            f"{len(found)} Nodes: the dataplane runs one Felix (about 80 MiB) per Node and "
+            f"takes at most {MAX_NODES}; start the cluster with --nodes {MAX_NODES} or fewer"
+        )
+    nodes = tuple(Node(name, ip, f"{prefix}-n{i}") for i, (name, ip) in enumerate(found, 1))
     return Dataplane(prefix, f"{prefix}-fab", f"{prefix}-adm", f"{prefix}-out", nodes)
 
 

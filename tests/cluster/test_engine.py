@@ -105,6 +105,30 @@ def test_stored_as_calicoctl_would_and_read_back_in_user_names(
     assert f"GlobalNetworkPolicy/{uid}-ssh" in actions(plan_only(cluster, repo))
 
 
+def test_a_document_written_as_crd_v1_applies_and_then_shows_no_drift(
+    cluster: Cluster, repo: Repo, uid: str, plane: Plane
+) -> None:
+    """Under Calico's API server it goes through v3 (where the CRDs are not discovered)."""
+    written = {
+        "apiVersion": "crd.projectcalico.org/v1",
+        "kind": "GlobalNetworkPolicy",
+        "metadata": {"name": f"default.{uid}-v1"},
+        "spec": {
+            "order": 7,
+            "selector": "all()",
+            "types": ["Ingress"],
+            "ingress": [{"action": "Allow"}],
+        },
+    }
+    repo.write("v1.yaml", written)
+    plan, result = reconcile(cluster, repo)
+    assert [c.action for c in plan.changes] == [Action.CREATE]
+    assert result.ok, (result.failed, result.notes)
+    stored = cluster.get(STORED_GNP, f"default.{uid}-v1")
+    assert stored is not None and stored["spec"]["order"] == 7
+    assert [c.action for c in plan_only(cluster, repo).changes] == [Action.UNCHANGED]
+
+
 def test_git_change_is_an_update_and_removed_fields_disappear(
     cluster: Cluster, repo: Repo, uid: str, plane: Plane
 ) -> None:

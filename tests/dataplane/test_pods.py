@@ -80,3 +80,35 @@ def test_project_isolation_template_is_enforced_between_pods(
         "into another project (shop -> cache)": False,
         "system project is not isolated (cache -> sys)": True,
     }
+
+
+def test_calico_network_policy_selects_pods_by_label(
+    net: Net, dp_cluster: Cluster, tmp_path: Path, uid: str
+) -> None:
+    """A namespaced projectcalico.org/v3 NetworkPolicy: only `role == 'api'` pods of the
+    same namespace reach the database on 5432; nothing else reaches it."""
+    ns = f"{uid}-db"
+    _namespace(net, ns, "p-data")
+    db = add_pod(net.info, namespace=ns, name="db", node="node-1", host=20, labels={"app": "db"})
+    api = add_pod(
+        net.info, namespace=ns, name="api", node="node-2", host=20, labels={"role": "api"}
+    )
+    other = add_pod(net.info, namespace=ns, name="batch", node="node-1", host=21)
+    repo = Repo(tmp_path / "repo", uid)
+    rule = {
+        "action": "Allow",
+        "protocol": "TCP",
+        "source": {"selector": "role == 'api'"},
+        "destination": {"ports": [5432]},
+    }
+    spec = {"selector": "app == 'db'", "types": ["Ingress"], "ingress": [rule]}
+    meta = {"name": "db-from-api", "namespace": ns}
+    repo.write("db.yaml", {"apiVersion": "projectcalico.org/v3", "kind": "NetworkPolicy",
+                           "metadata": meta, "spec": spec})  # fmt: skip
+    with listening(db.netns, db.ip, 5432), listening(db.netns, db.ip, 80):
+        wait_verdict(other.netns, db.ip, 5432, allowed=True)  # open before the policy
+        assert reconcile(dp_cluster, repo)[1].ok
+        wait_verdict(other.netns, db.ip, 5432, allowed=False)
+        assert probe(api.netns, db.ip, "tcp", 5432)  # from another node, by label
+        assert not probe(api.netns, db.ip, "tcp", 80)  # only the port the rule names
+        assert not probe(net.dp.admin, db.ip, "tcp", 5432)

@@ -13,6 +13,7 @@ LOWEST := .venv-lowest
 .PHONY: demo test test-lowest lint typecheck unit bench lock clean
 
 demo: $(STAMP)
+	@bash scripts/system-deps.sh
 	@$(BIN)/policy-reconciler local-cluster build >/dev/null
 	@PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 

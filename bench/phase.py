@@ -58,11 +58,12 @@ def reconcile(cluster: Cluster, repo: Path, settings: pipeline.Settings) -> tupl
 
 def bare_lists(cluster: Cluster, settings: pipeline.Settings) -> int:
     """The floor: the same label-selected LISTs with nothing else around them."""
-    types = discover(cluster, detect_flavour(cluster, settings.calico))
+    flavour = detect_flavour(cluster, settings.calico)
+    types = discover(cluster, flavour)
     kinds = [
-        ("crd.projectcalico.org", "HostEndpoint"),
-        ("crd.projectcalico.org", "GlobalNetworkPolicy"),
-        ("crd.projectcalico.org", "NetworkPolicy"),
+        (flavour.group, "HostEndpoint"),
+        (flavour.group, "GlobalNetworkPolicy"),
+        (flavour.group, "NetworkPolicy"),
         ("networking.k8s.io", "NetworkPolicy"),
     ]
     for group, kind in kinds:

@@ -18,8 +18,11 @@ headlines() {
   printf '%s\n' "$out" | grep -E '^(► |Plan:|Apply:|No changes)'
 }
 
-step "Start the local control plane (real etcd + kube-apiserver, Calico CRDs, 3 Nodes)"
-eval "$(policy-reconciler local-cluster up)"
+# As root (with iptables), Felix runs as the dataplane: one network namespace per node.
+DATAPLANE=""
+if [ "$(id -u)" -eq 0 ] && command -v iptables >/dev/null; then DATAPLANE="--dataplane"; fi
+step "Start the local control plane (real etcd + kube-apiserver, Calico CRDs, 3 Nodes${DATAPLANE:+, Felix per node})"
+eval "$(policy-reconciler local-cluster up $DATAPLANE)"
 BIN="$(policy-reconciler local-cluster build 2>/dev/null)"
 kubectl() { "$BIN/kubectl" "$@"; }
 echo "export KUBECONFIG=$KUBECONFIG"
@@ -42,7 +45,25 @@ step "Plan: what applying example-repo/ would do (exit code 1 = changes pending)
 headlines policy-reconciler plan example-repo
 
 step "Apply in firewall-safe order"
+if [ -n "$DATAPLANE" ]; then
+  echo "Felix enforces it: node-1's SSH is probed every 100 ms, from node-2 (inside the"
+  echo "cluster network) and from outside, before, during and after the apply."
+  PROBES="$(mktemp)"
+  python -m reconciler.localcluster.watch --to node-1 --port 22 --from node-2 --from outside \
+    >"$PROBES" &
+  WATCH=$!
+  sleep 1
+fi
 headlines policy-reconciler apply example-repo
+if [ -n "$DATAPLANE" ]; then
+  sleep 2
+  kill -INT "$WATCH" && wait "$WATCH"
+  cat "$PROBES" && rm -f "$PROBES"
+  echo "(node-2 is in 10.240.0.0/16, which allow-cluster-internal-ingress lets in: never cut."
+  echo " Outside is not in admin-networks: SSH closes once node-1's host endpoint is enforced.)"
+else
+  echo "(Run as root to see Felix enforce this on real packets: local-cluster up --dataplane.)"
+fi
 
 step "What we manage, by our ApplySet label"
 run kubectl get globalnetworkpolicies.crd.projectcalico.org,hostendpoints.crd.projectcalico.org \

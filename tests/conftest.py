@@ -1,7 +1,9 @@
-"""Shared fixtures. Cluster tests run against ONE real etcd + kube-apiserver per test run.
+"""Shared fixtures. Cluster tests run against ONE real etcd + kube-apiserver per test run;
+tests that need Calico's API server or its dataplane get their own control plane with it
+(started once per run, only when such a test is collected).
 
-If the control plane cannot start, every cluster test errors (it never skips):
-a green run must mean the real API server was exercised.
+If a control plane cannot start, every test using it errors (it never skips):
+a green run must mean the real API server (and Calico's parts) were exercised.
 """
 
 from __future__ import annotations
@@ -47,6 +49,20 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[localclu
     localcluster.down(state)
 
 
+@pytest.fixture(scope="session")
+def v3_control_plane(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[localcluster.ClusterInfo]:
+    """A second control plane with Calico's real API server (projectcalico.org/v3)."""
+    state = tmp_path_factory.mktemp("cp-v3")
+    try:
+        info = localcluster.up(state, nodes=3, calico_apiserver=True, progress=_progress)
+        _namespace(info, RECONCILER_NAMESPACE)
+        yield info
+    finally:
+        localcluster.down(state)
+
+
 @pytest.fixture
 def uid(request: pytest.FixtureRequest) -> str:
     """A short name prefix unique to this test (namespaces never finish deleting here)."""
@@ -80,15 +96,15 @@ def reconciler_namespace(request: pytest.FixtureRequest) -> str:
 
     Created only for test runs that use the control plane at all.
     """
+    users = ("control_plane", "plane")  # `plane` (tests/cluster/flavours.py) may pick it
     items = request.session.items
-    if not any("control_plane" in getattr(item, "fixturenames", ()) for item in items):
+    if not any(set(users) & set(getattr(item, "fixturenames", ())) for item in items):
         return RECONCILER_NAMESPACE
     info: localcluster.ClusterInfo = request.getfixturevalue("control_plane")
-    localcluster.kubectl(
-        info,
-        "apply",
-        "-f",
-        "-",
-        stdin=(f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {RECONCILER_NAMESPACE}\n"),
-    )
+    _namespace(info, RECONCILER_NAMESPACE)
     return RECONCILER_NAMESPACE
+
+
+def _namespace(info: localcluster.ClusterInfo, name: str) -> None:
+    body = f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n"
+    localcluster.kubectl(info, "apply", "-f", "-", stdin=body)

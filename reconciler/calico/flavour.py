@@ -11,7 +11,9 @@ pairs desired and live objects by it. Under the CRD flavour a v3 policy `foo` an
 document written as v1 `default.foo` are the same stored object
 `crd.projectcalico.org/v1 .../default.foo` (in Calico 3.28-3.31); under the v3 flavour
 both are `projectcalico.org/v3 .../foo`, which is how the API server shows such a v1
-object. Two repo documents with one cluster ref are duplicates.
+object, and the v1 document is applied through v3 as that object (the CRDs are Calico's
+storage there, and are not discovered). Two repo documents with one cluster ref are
+duplicates.
 
 Reading (`from_cluster`) goes by the body's own apiVersion, not by the flavour:
 - a v1 object with the metadata annotation was written by calicoctl, the API server or
@@ -103,6 +105,8 @@ class Flavour:
         """The body to server-side-apply for a desired Resource."""
         if self.is_crd and res.ref.group == CALICO_V3:
             return _to_crd(res, rules_for(self.calico))
+        if not self.is_crd and res.ref.group == CALICO_CRD:
+            return _to_v3(res, self.cluster_ref(res.ref).name)
         if res.ref.group == K8S_NETWORKING:
             return _with_policy_types(res.body)
         return thaw(res.body)
@@ -208,6 +212,15 @@ def _with_types(spec: Mapping[str, Any]) -> dict[str, Any]:
         return dict(spec)
     has = (bool(spec.get("ingress")), bool(spec.get("egress")))
     return {**spec, "types": list(_INFERRED_TYPES[has])}
+
+
+def _to_v3(res: Resource, name: str) -> dict[str, Any]:
+    """A document written as crd.projectcalico.org/v1 where Calico's API server runs: the
+    CRDs are its storage and only v3 is discovered, so it goes through v3 (the same spec
+    schema) under the name v3 shows that CR by; Calico then stores it as it stores v3."""
+    body = thaw(res.body)
+    metadata = {**(body.get("metadata") or {}), "name": name}
+    return {**body, "apiVersion": f"{CALICO_V3}/v3", "metadata": metadata}
 
 
 # --- read: crd.projectcalico.org/v1 -> v3 -------------------------------------------------

@@ -36,15 +36,29 @@ def local_cluster() -> None:
     type=click.IntRange(0, 5000),
     help="Node objects to create (node-1 is the control plane).",
 )
+@click.option(
+    "--calico-apiserver",
+    is_flag=True,
+    help="Also run Calico's API server (projectcalico.org/v3, aggregated).",
+)
+@click.option(
+    "--dataplane",
+    is_flag=True,
+    help="Also run Felix per Node in its own network namespace (needs root).",
+)
 @_STATE_DIR
-def up(nodes: int, state_dir: Path | None) -> None:
+def up(nodes: int, calico_apiserver: bool, dataplane: bool, state_dir: Path | None) -> None:
     """Start it (idempotent). The last line is `export KUBECONFIG=...`."""
     started = time.monotonic()
     try:
         info = localcluster.up(
-            state_dir or localcluster.default_state_dir(), nodes=nodes, progress=_progress
+            state_dir or localcluster.default_state_dir(),
+            nodes=nodes,
+            calico_apiserver=calico_apiserver,
+            dataplane=dataplane,
+            progress=_progress,
         )
-    except (localcluster.BuildError, localcluster.ClusterError) as exc:
+    except localcluster.ERRORS as exc:
         raise click.ClickException(str(exc)) from exc
     _progress(
         f"Local cluster ready at {info.server} in {time.monotonic() - started:.1f}s "
@@ -73,10 +87,16 @@ def status(state_dir: Path | None) -> None:
         f"Local cluster: running\n"
         f"  kube-apiserver  {info.server}  (pid {info.apiserver_pid})\n"
         f"  etcd            {info.etcd_url}  (pid {info.etcd_pid})\n"
+        f"  calico API      {_pid(info.calico_apiserver_pid)}\n"
+        f"  dataplane       {'Felix per node' if info.dataplane else 'off'}\n"
         f"  kubeconfig      {info.kubeconfig}\n"
         f"  audit log       {info.audit_log}\n"
         f"  binaries        {info.bin_dir}"
     )
+
+
+def _pid(pid: int) -> str:
+    return f"pid {pid}" if pid else "off"
 
 
 @local_cluster.command("build")

@@ -7,20 +7,18 @@ pids, ports and paths are kept in `state.json` so `up` is idempotent and
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import socket
 import ssl
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from reconciler.localcluster import build
+from reconciler.localcluster import build, certs, procs
+from reconciler.localcluster import calico_apiserver as calico_api
+from reconciler.localcluster import dataplane as node_dataplane
 from reconciler.localcluster.nodes import node_manifests
 
 # Loopback-only throwaway cluster; this token opens nothing anywhere else.
@@ -43,6 +41,8 @@ class ClusterInfo:
     bin_dir: str
     etcd_pid: int
     apiserver_pid: int
+    calico_apiserver_pid: int = 0  # 0: not started (opt-in)
+    dataplane: bool = False  # Felix per node in network namespaces (opt-in)
 
     @property
     def kubectl(self) -> str:
@@ -57,12 +57,30 @@ def default_state_dir() -> Path:
     return build.cache_root() / "local-cluster"
 
 
-def up(state_dir: Path, *, nodes: int = 3, progress: Progress = print) -> ClusterInfo:
-    """Start the control plane, or return the one already running there."""
-    running = current(state_dir)
-    if running:
-        progress(f"Local cluster already running at {running.server}")
-        return running
+def up(
+    state_dir: Path,
+    *,
+    nodes: int = 3,
+    calico_apiserver: bool = False,
+    dataplane: bool = False,
+    progress: Progress = print,
+) -> ClusterInfo:
+    """Start the control plane, or return the one already running there; then start the
+    opt-ins asked for that are not running yet (Calico's API server, Felix per node)."""
+    info = current(state_dir)
+    if info:
+        progress(f"Local cluster already running at {info.server}")
+    else:
+        info = _fresh(state_dir, nodes, progress)
+    if calico_apiserver and not calico_api.running(info):
+        info = _record(replace(info, calico_apiserver_pid=calico_api.start(info, progress)))
+    if dataplane and not info.dataplane:
+        node_dataplane.start(info, progress)
+        info = _record(replace(info, dataplane=True))
+    return info
+
+
+def _fresh(state_dir: Path, nodes: int, progress: Progress) -> ClusterInfo:
     bins = build.ensure_binaries(progress)
     crds = build.calico_crd_dir(progress)
     info = _start(state_dir, bins, progress)
@@ -78,7 +96,7 @@ def current(state_dir: Path) -> ClusterInfo | None:
     if not state.exists():
         return None
     info = ClusterInfo(**json.loads(state.read_text()))
-    alive = _alive(info.etcd_pid, "etcd") and _alive(info.apiserver_pid, "kube-apiserver")
+    alive = procs.alive(info.etcd_pid, "etcd") and procs.alive(info.apiserver_pid, "kube-apiserver")
     return info if alive and _ready(info.server) else None
 
 
@@ -88,8 +106,10 @@ def down(state_dir: Path) -> bool:
     if not state.exists():
         return False
     info = ClusterInfo(**json.loads(state.read_text()))
-    _stop(info.apiserver_pid, "kube-apiserver")
-    _stop(info.etcd_pid, "etcd")
+    node_dataplane.stop(state_dir)  # namespaces, veths and Felix go first, even if off
+    procs.stop(info.calico_apiserver_pid, "calico-apiserver")
+    procs.stop(info.apiserver_pid, "kube-apiserver")
+    procs.stop(info.etcd_pid, "etcd")
     state.unlink()
     _wipe(state_dir / "etcd")
     return True
@@ -99,17 +119,13 @@ def _start(state_dir: Path, bins: Path, progress: Progress) -> ClusterInfo:
     _wipe(state_dir / "etcd")
     state_dir.mkdir(parents=True, exist_ok=True)
     _write_credentials(state_dir)
-    etcd_port, peer_port, api_port = _free_ports(3)
+    etcd_port, peer_port, api_port = procs.free_ports(3)
     etcd_url = f"http://127.0.0.1:{etcd_port}"
     progress(f"Starting etcd on {etcd_url} and kube-apiserver on https://127.0.0.1:{api_port}")
-    etcd = _spawn(
-        bins / "etcd", _etcd_args(state_dir, etcd_port, peer_port), state_dir / "etcd.log"
-    )
-    api = _spawn(
-        bins / "kube-apiserver",
-        _apiserver_args(state_dir, etcd_url, api_port),
-        state_dir / "kube-apiserver.log",
-    )
+    etcd_args = _etcd_args(state_dir, etcd_port, peer_port)
+    etcd = procs.spawn([bins / "etcd", *etcd_args], state_dir / "etcd.log")
+    api_args = _apiserver_args(state_dir, etcd_url, api_port)
+    api = procs.spawn([bins / "kube-apiserver", *api_args], state_dir / "kube-apiserver.log")
     info = ClusterInfo(
         state_dir=str(state_dir),
         kubeconfig=str(state_dir / "kubeconfig"),
@@ -122,7 +138,11 @@ def _start(state_dir: Path, bins: Path, progress: Progress) -> ClusterInfo:
     )
     _wait_ready(info, api)
     _write_kubeconfig(info)
-    (state_dir / "state.json").write_text(json.dumps(asdict(info), indent=2))
+    return _record(info)
+
+
+def _record(info: ClusterInfo) -> ClusterInfo:
+    (Path(info.state_dir) / "state.json").write_text(json.dumps(asdict(info), indent=2))
     return info
 
 
@@ -158,7 +178,24 @@ def _apiserver_args(state_dir: Path, etcd_url: str, port: int) -> list[str]:
         f"--audit-policy-file={AUDIT_POLICY}",
         f"--audit-log-path={state_dir / 'audit.log'}",
         "--audit-log-maxsize=0",  # never rotate: tests read the whole log
+        *_front_proxy_args(state_dir),
         "-v=0",
+    ]
+
+
+def _front_proxy_args(state_dir: Path) -> list[str]:
+    """The aggregation layer's flags: kube-apiserver then publishes the
+    extension-apiserver-authentication ConfigMap that extension API servers (Calico's)
+    read, and proxies to them as front-proxy-client. Always on: it costs two EC keys."""
+    ca, client = certs.front_proxy(state_dir / "aggregation")
+    return [
+        f"--requestheader-client-ca-file={ca.cert}",
+        f"--requestheader-allowed-names={certs.FRONT_PROXY_CLIENT}",
+        "--requestheader-username-headers=X-Remote-User",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        f"--proxy-client-cert-file={client.cert}",
+        f"--proxy-client-key-file={client.key}",
     ]
 
 
@@ -186,17 +223,6 @@ def _write_kubeconfig(info: ClusterInfo) -> None:
     path = Path(info.kubeconfig)
     path.write_text(json.dumps(config, indent=2))
     path.chmod(0o600)
-
-
-def _spawn(binary: Path, args: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [str(binary), *args],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # survive the CLI process that started it
-        )
 
 
 def _wait_ready(info: ClusterInfo, api: subprocess.Popen[bytes], timeout: float = 90) -> None:
@@ -263,45 +289,6 @@ def _create_nodes(info: ClusterInfo, count: int) -> None:
         "-",
         stdin=body,
     )
-
-
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def _alive(pid: int, name: str) -> bool:
-    """True if pid runs `name` (guards against a recycled pid)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return name.encode() in cmdline.split(b"\0", 1)[0]
-
-
-def _stop(pid: int, name: str, timeout: float = 15) -> None:
-    if not _alive(pid, name):
-        return
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while _alive(pid, name) and time.monotonic() < deadline:
-        _reap(pid)
-        time.sleep(0.1)
-    if _alive(pid, name):
-        os.kill(pid, signal.SIGKILL)
-    _reap(pid)
-
-
-def _reap(pid: int) -> None:
-    """Collect our own exited child so it does not linger as a zombie."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
 
 
 def _wipe(path: Path) -> None:

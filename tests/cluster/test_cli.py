@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.localcluster import ClusterInfo
+from reconciler.localcluster import ClusterInfo, kubectl
 from tests.cluster.engine import NAMESPACE, Repo, gnp
 
 
@@ -104,3 +104,41 @@ def test_unreachable_cluster_is_one_clear_line_and_exit_2(
     assert result.stderr.startswith("error: cannot reach the Kubernetes API server")
     assert "Traceback" not in result.stderr
     assert "secret-token-value" not in result.stderr + result.stdout
+
+
+def test_the_cli_on_calicos_api_server_plans_applies_and_is_then_clean(
+    v3_control_plane: ClusterInfo, repo: Repo, uid: str
+) -> None:
+    repo.write("p.yaml", gnp(f"{uid}-ssh"))
+    common = [str(repo.root), "--namespace", NAMESPACE, "--applyset", f"{uid}-cli"]
+    kubeconfig = v3_control_plane.kubeconfig
+
+    assert _cli("plan", *common, kubeconfig=kubeconfig).returncode == 1
+    applied = _cli("apply", *common, kubeconfig=kubeconfig)
+    assert applied.returncode == 0, applied.stderr + applied.stdout
+    again = _cli("plan", *common, "-o", "json", kubeconfig=kubeconfig)
+    assert again.returncode == 0, again.stderr
+    assert [c["action"] for c in json.loads(again.stdout)["changes"]] == ["unchanged"]
+    served = kubectl(v3_control_plane, "get", "globalnetworkpolicies.projectcalico.org", "-o",
+                     "name")  # fmt: skip
+    assert f"globalnetworkpolicy.projectcalico.org/{uid}-ssh" in served.splitlines()
+
+
+def test_a_rejection_only_calicos_api_server_knows_writes_nothing_and_exits_2(
+    v3_control_plane: ClusterInfo, repo: Repo, uid: str
+) -> None:
+    """A policy in a tier that does not exist passes offline validation (tiers live in the
+    cluster); Calico's API server refuses it in the dry-run, so nothing at all is written."""
+    orphan = gnp(f"nosuchtier-{uid}.p1", tier=f"nosuchtier-{uid}")
+    repo.write("p.yaml", gnp(f"{uid}-fine"), orphan)
+    common = [str(repo.root), "--namespace", NAMESPACE, "--applyset", f"{uid}-cli"]
+
+    offline = _cli("plan", *common, "--offline")
+    assert offline.returncode == 1, offline.stdout + offline.stderr  # valid as far as we know
+    applied = _cli("apply", *common, kubeconfig=v3_control_plane.kubeconfig)
+    assert applied.returncode == 2, applied.stdout
+    # Calico's own words, from its dry-run: the tier must exist before its policies
+    assert f"resource does not exist: Tier(nosuchtier-{uid})" in applied.stdout
+    served = kubectl(v3_control_plane, "get", "globalnetworkpolicies.projectcalico.org", "-o",
+                     "name")  # fmt: skip
+    assert f"{uid}-fine" not in served  # the dry-run of everything comes first

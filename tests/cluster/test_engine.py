@@ -1,4 +1,7 @@
-"""The reconcile engine against a real API server, with the audit log as witness."""
+"""The reconcile engine against a real API server, with the audit log as witness.
+
+Every test runs on both Calico API flavours (tests/cluster/flavours.py): CRDs only, and
+Calico's real API server (projectcalico.org/v3, aggregated)."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import pytest
 from reconciler import FIELD_MANAGER
 from reconciler.applyset import PART_OF, ApplySet
 from reconciler.cluster.client import CONFIGMAPS, NAMESPACES, Cluster, ResourceType
-from reconciler.localcluster import ClusterInfo, kubectl
+from reconciler.localcluster import kubectl
 from reconciler.model import Action
 from tests.audit import AuditLog, by_verb
 from tests.cluster.engine import (
@@ -25,11 +28,14 @@ from tests.cluster.engine import (
     plan_only,
     reconcile,
 )
+from tests.cluster.flavours import Plane, audit, cluster, plane
 
-GNP = ResourceType(
+__all__ = ["audit", "cluster", "plane"]  # fixtures: both flavours for every test here
+
+# How either flavour stores a policy: Calico's API server writes the same CR as calicoctl.
+STORED_GNP = ResourceType(
     "crd.projectcalico.org", "v1", "GlobalNetworkPolicy", "globalnetworkpolicies", False
 )
-HEP = ResourceType("crd.projectcalico.org", "v1", "HostEndpoint", "hostendpoints", False)
 
 
 @pytest.fixture
@@ -85,20 +91,46 @@ def test_create_then_steady_state_reads_once_per_kind_and_writes_nothing(
 
 
 def test_stored_as_calicoctl_would_and_read_back_in_user_names(
-    cluster: Cluster, repo: Repo, uid: str
+    cluster: Cluster, repo: Repo, uid: str, plane: Plane
 ) -> None:
     repo.write("p.yaml", gnp(f"{uid}-ssh"))
     reconcile(cluster, repo)
-    stored = cluster.get(GNP, f"default.{uid}-ssh")
+    stored = cluster.get(STORED_GNP, f"default.{uid}-ssh")
     assert stored is not None, "v1 storage name carries the tier prefix"
     assert stored["spec"]["types"] == ["Ingress"]  # explicit, or Felix denies egress too
     assert "projectcalico.org/metadata" in stored["metadata"]["annotations"]
-    assert stored["metadata"]["labels"][PART_OF] == repo.settings().applyset.id
+    served = cluster.get(plane.gnp, plane.policy(f"{uid}-ssh"))
+    assert served is not None
+    assert served["metadata"]["labels"][PART_OF] == repo.settings().applyset.id
     assert f"GlobalNetworkPolicy/{uid}-ssh" in actions(plan_only(cluster, repo))
 
 
+def test_a_document_written_as_crd_v1_applies_and_then_shows_no_drift(
+    cluster: Cluster, repo: Repo, uid: str, plane: Plane
+) -> None:
+    """Under Calico's API server it goes through v3 (where the CRDs are not discovered)."""
+    written = {
+        "apiVersion": "crd.projectcalico.org/v1",
+        "kind": "GlobalNetworkPolicy",
+        "metadata": {"name": f"default.{uid}-v1"},
+        "spec": {
+            "order": 7,
+            "selector": "all()",
+            "types": ["Ingress"],
+            "ingress": [{"action": "Allow"}],
+        },
+    }
+    repo.write("v1.yaml", written)
+    plan, result = reconcile(cluster, repo)
+    assert [c.action for c in plan.changes] == [Action.CREATE]
+    assert result.ok, (result.failed, result.notes)
+    stored = cluster.get(STORED_GNP, f"default.{uid}-v1")
+    assert stored is not None and stored["spec"]["order"] == 7
+    assert [c.action for c in plan_only(cluster, repo).changes] == [Action.UNCHANGED]
+
+
 def test_git_change_is_an_update_and_removed_fields_disappear(
-    cluster: Cluster, repo: Repo, uid: str
+    cluster: Cluster, repo: Repo, uid: str, plane: Plane
 ) -> None:
     repo.write("p.yaml", gnp(f"{uid}-ssh", doNotTrack=False))
     reconcile(cluster, repo)
@@ -108,7 +140,7 @@ def test_git_change_is_an_update_and_removed_fields_disappear(
     assert change.action is Action.UPDATE
     assert {(d.path, d.before, d.after) for d in change.diff} >= {("spec.order", 10, 20)}
     assert result.ok
-    live = cluster.get(GNP, f"default.{uid}-ssh")
+    live = cluster.get(plane.gnp, plane.policy(f"{uid}-ssh"))
     assert live is not None
     assert live["spec"]["order"] == 20
     assert "doNotTrack" not in live["spec"]
@@ -116,11 +148,12 @@ def test_git_change_is_an_update_and_removed_fields_disappear(
 
 
 def test_drift_names_the_other_manager_and_apply_heals_it(
-    cluster: Cluster, repo: Repo, uid: str
+    cluster: Cluster, repo: Repo, uid: str, plane: Plane
 ) -> None:
     repo.write("p.yaml", gnp(f"{uid}-ssh"))
     reconcile(cluster, repo)
-    _patch_as(cluster, GNP, f"default.{uid}-ssh", {"spec": {"order": 99}}, "kubectl-edit")
+    name = plane.policy(f"{uid}-ssh")
+    _patch_as(cluster, plane.gnp, name, {"spec": {"order": 99}}, "kubectl-edit")
 
     plan, result = reconcile(cluster, repo)
     (change,) = plan.changes
@@ -128,12 +161,14 @@ def test_drift_names_the_other_manager_and_apply_heals_it(
     assert [f.manager for f in change.drifted_by] == ["kubectl-edit"]
     assert change.drifted_by[0].time.startswith("20")
     assert result.ok
-    live = cluster.get(GNP, f"default.{uid}-ssh")
+    live = cluster.get(plane.gnp, name)
     assert live is not None and live["spec"]["order"] == 10
     assert actions(plan_only(cluster, repo)) == {f"GlobalNetworkPolicy/{uid}-ssh": Action.UNCHANGED}
 
 
-def test_prune_deletes_what_git_dropped(cluster: Cluster, repo: Repo, uid: str) -> None:
+def test_prune_deletes_what_git_dropped(
+    cluster: Cluster, repo: Repo, uid: str, plane: Plane
+) -> None:
     repo.write("a.yaml", gnp(f"{uid}-a"))
     repo.write("b.yaml", gnp(f"{uid}-b"), gnp(f"{uid}-c"), gnp(f"{uid}-d"))
     reconcile(cluster, repo)
@@ -141,20 +176,20 @@ def test_prune_deletes_what_git_dropped(cluster: Cluster, repo: Repo, uid: str) 
     plan, result = reconcile(cluster, repo)
     assert actions(plan)[f"GlobalNetworkPolicy/{uid}-a"] is Action.PRUNE
     assert result.ok
-    assert cluster.get(GNP, f"default.{uid}-a") is None
-    assert cluster.get(GNP, f"default.{uid}-b") is not None
+    assert cluster.get(plane.gnp, plane.policy(f"{uid}-a")) is None
+    assert cluster.get(plane.gnp, plane.policy(f"{uid}-b")) is not None
 
 
 def test_someone_elses_object_is_a_conflict_and_never_touched_unless_adopted(
-    cluster: Cluster, repo: Repo, uid: str, audit: AuditLog, user_agent: str
+    cluster: Cluster, repo: Repo, uid: str, audit: AuditLog, user_agent: str, plane: Plane
 ) -> None:
     theirs = {
-        "apiVersion": "crd.projectcalico.org/v1",
+        "apiVersion": plane.gnp.api_version,
         "kind": "GlobalNetworkPolicy",
-        "metadata": {"name": f"default.{uid}-theirs"},
+        "metadata": {"name": plane.policy(f"{uid}-theirs")},
         "spec": {"order": 5, "selector": "all()", "types": ["Ingress"]},
     }
-    cluster.apply(GNP, theirs, field_manager="someone-else")
+    cluster.apply(plane.gnp, theirs, field_manager="someone-else")
     repo.write("p.yaml", gnp(f"{uid}-theirs"), gnp(f"{uid}-mine"))
 
     start = audit.mark()
@@ -166,7 +201,7 @@ def test_someone_elses_object_is_a_conflict_and_never_touched_unless_adopted(
     plan, result = reconcile(cluster, repo, adopt=True)
     assert actions(plan)[f"GlobalNetworkPolicy/{uid}-theirs"] is Action.ADOPT
     assert result.ok
-    live = cluster.get(GNP, f"default.{uid}-theirs")
+    live = cluster.get(plane.gnp, plane.policy(f"{uid}-theirs"))
     assert live is not None and PART_OF in live["metadata"]["labels"]
 
 
@@ -184,7 +219,13 @@ BAD_INPUTS = {
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
 def test_bad_input_writes_nothing_and_prunes_nothing(
-    cluster: Cluster, repo: Repo, uid: str, audit: AuditLog, user_agent: str, case: str
+    cluster: Cluster,
+    repo: Repo,
+    uid: str,
+    audit: AuditLog,
+    user_agent: str,
+    case: str,
+    plane: Plane,
 ) -> None:
     repo.write("keep.yaml", gnp(f"{uid}-keep"))
     repo.write("gone.yaml", gnp(f"{uid}-gone"))
@@ -199,9 +240,9 @@ def test_bad_input_writes_nothing_and_prunes_nothing(
     assert any(str(f.origin or "").startswith(bad.name) for f in plan.errors)
     assert not result.ok
     assert _writes(audit, user_agent, start) == []
-    live = cluster.get(GNP, f"default.{uid}-keep")
+    live = cluster.get(plane.gnp, plane.policy(f"{uid}-keep"))
     assert live is not None and live["spec"]["order"] == 10  # last good state in force
-    assert cluster.get(GNP, f"default.{uid}-gone") is not None  # nothing pruned
+    assert cluster.get(plane.gnp, plane.policy(f"{uid}-gone")) is not None  # nothing pruned
 
 
 def test_server_rejection_in_dry_run_writes_nothing(
@@ -218,7 +259,7 @@ def test_server_rejection_in_dry_run_writes_nothing(
 
 
 def test_apply_order_is_firewall_safe_and_prune_runs_in_reverse(
-    cluster: Cluster, repo: Repo, uid: str, audit: AuditLog, user_agent: str
+    cluster: Cluster, repo: Repo, uid: str, audit: AuditLog, user_agent: str, plane: Plane
 ) -> None:
     repo.write("deny.yaml", gnp(f"{uid}-deny", order=20, action="Deny"))
     repo.write("allow.yaml", gnp(f"{uid}-allow", order=10))
@@ -241,9 +282,9 @@ def test_apply_order_is_firewall_safe_and_prune_runs_in_reverse(
     ]
     assert order == [
         ("globalnetworksets", f"{uid}-office"),
-        ("globalnetworkpolicies", f"default.{uid}-allow"),
+        ("globalnetworkpolicies", plane.policy(f"{uid}-allow")),
         ("hostendpoints", f"{uid}-hep"),
-        ("globalnetworkpolicies", f"default.{uid}-deny"),
+        ("globalnetworkpolicies", plane.policy(f"{uid}-deny")),
     ]
     for name in ("deny.yaml", "allow.yaml", "hep.yaml", "set.yaml"):
         repo.remove(name)
@@ -258,7 +299,7 @@ def test_apply_order_is_firewall_safe_and_prune_runs_in_reverse(
     assert deletes == list(reversed(order))
 
 
-def test_prune_guard(cluster: Cluster, repo: Repo, uid: str) -> None:
+def test_prune_guard(cluster: Cluster, repo: Repo, uid: str, plane: Plane) -> None:
     repo.write("a.yaml", gnp(f"{uid}-a"), gnp(f"{uid}-b"), gnp(f"{uid}-c"))
     kept = gnp(f"{uid}-kept")
     kept["metadata"]["annotations"] = {"policy-reconciler.io/prune": "disabled"}
@@ -269,21 +310,21 @@ def test_prune_guard(cluster: Cluster, repo: Repo, uid: str) -> None:
     repo.remove("kept.yaml")
     plan, result = reconcile(cluster, repo)  # empty render
     assert plan.errors and not result.ok
-    assert cluster.get(GNP, f"default.{uid}-a") is not None
+    assert cluster.get(plane.gnp, plane.policy(f"{uid}-a")) is not None
 
     repo.write("d.yaml", gnp(f"{uid}-d"))
     plan, result = reconcile(cluster, repo)  # 4 of 4 managed objects to prune > 30%
     assert any("--max-prune" in f.message for f in plan.errors)
-    assert cluster.get(GNP, f"default.{uid}-a") is not None
+    assert cluster.get(plane.gnp, plane.policy(f"{uid}-a")) is not None
 
     plan, result = reconcile(cluster, repo, max_prune=1.0)
     assert result.ok
-    assert cluster.get(GNP, f"default.{uid}-a") is None
-    assert cluster.get(GNP, f"default.{uid}-kept") is not None  # annotated: never deleted
+    assert cluster.get(plane.gnp, plane.policy(f"{uid}-a")) is None
+    assert cluster.get(plane.gnp, plane.policy(f"{uid}-kept")) is not None  # never deleted
 
 
 def test_applyset_parent_records_what_we_manage(
-    cluster: Cluster, repo: Repo, uid: str, app_ns: str
+    cluster: Cluster, repo: Repo, uid: str, app_ns: str, plane: Plane
 ) -> None:
     repo.write("p.yaml", gnp(f"{uid}-ssh"), k8s_np(f"{uid}-deny", app_ns))
     reconcile(cluster, repo)
@@ -293,7 +334,7 @@ def test_applyset_parent_records_what_we_manage(
     assert parent["metadata"]["labels"]["applyset.kubernetes.io/id"] == applyset.id
     annotations = parent["metadata"]["annotations"]
     assert annotations["applyset.kubernetes.io/contains-group-kinds"] == (
-        "GlobalNetworkPolicy.crd.projectcalico.org,NetworkPolicy.networking.k8s.io"
+        f"GlobalNetworkPolicy.{plane.group},NetworkPolicy.networking.k8s.io"
     )
     assert annotations["applyset.kubernetes.io/additional-namespaces"] == app_ns
     managers = {m["manager"] for m in parent["metadata"]["managedFields"]}
@@ -316,12 +357,12 @@ EXAMPLE_NAMESPACES = {
 
 
 def test_example_repo_applies_cleanly_with_no_false_drift_afterwards(
-    cluster: Cluster, control_plane: ClusterInfo, audit: AuditLog, user_agent: str
+    cluster: Cluster, plane: Plane, audit: AuditLog, user_agent: str
 ) -> None:
     """Every example-repo file: apply, then plan again shows each object unchanged."""
     for ns, labels in EXAMPLE_NAMESPACES.items():
         body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": labels}}
-        kubectl(control_plane, "apply", "-f", "-", stdin=json.dumps(body))
+        kubectl(plane.info, "apply", "-f", "-", stdin=json.dumps(body))
     repo = Repo(EXAMPLE_REPO, "example")
     plan, result = reconcile(cluster, repo)
     assert not plan.errors and result.ok, result.failed

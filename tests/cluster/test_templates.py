@@ -1,5 +1,8 @@
 """Templates over live inventory, against a real API server: the generated objects follow
-Nodes and Namespaces as they come, change and go; the audit log is the witness."""
+Nodes and Namespaces as they come, change and go; the audit log is the witness.
+
+Every test runs on both Calico API flavours (tests/cluster/flavours.py). Objects are read
+back as stored (crd.projectcalico.org/v1), which is the same under both."""
 
 from __future__ import annotations
 
@@ -15,7 +18,10 @@ from reconciler.localcluster import ClusterInfo, kubectl
 from reconciler.model import Action, Plan
 from tests.audit import AuditLog, by_verb
 from tests.cluster.engine import NAMESPACE, Repo, actions, gnp, plan_only, reconcile
+from tests.cluster.flavours import Plane, audit, cluster, plane
 from tests.cluster.inventory import create_all, namespace, node, relabel
+
+__all__ = ["audit", "cluster", "plane"]  # fixtures: both flavours for every test here
 
 HEP = ResourceType("crd.projectcalico.org", "v1", "HostEndpoint", "hostendpoints", False)
 K8S_NP = ResourceType("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", True)
@@ -190,7 +196,13 @@ def test_host_endpoints_follow_nodes_added_relabelled_and_deleted(
 
 
 def test_a_new_nodes_host_endpoint_comes_after_the_allows_and_before_the_deny(
-    cluster: Cluster, repo: Repo, uid: str, nodes: list[str], audit: AuditLog, user_agent: str
+    cluster: Cluster,
+    repo: Repo,
+    uid: str,
+    nodes: list[str],
+    audit: AuditLog,
+    user_agent: str,
+    plane: Plane,
 ) -> None:
     """Design invariant 4 for generated endpoints, proven from what the API server saw."""
     fw = f"{uid}-fw"
@@ -206,9 +218,9 @@ def test_a_new_nodes_host_endpoint_comes_after_the_allows_and_before_the_deny(
     start = audit.mark()
     reconcile(cluster, repo)
     assert writes(audit, user_agent, start) == [
-        ("patch", "globalnetworkpolicies", f"default.{uid}-allow"),
+        ("patch", "globalnetworkpolicies", plane.policy(f"{uid}-allow")),
         ("patch", "hostendpoints", f"{first}-fw"),
-        ("patch", "globalnetworkpolicies", f"default.{uid}-deny"),
+        ("patch", "globalnetworkpolicies", plane.policy(f"{uid}-deny")),
     ]
 
     # A node joins in the same run as a new allow (say, for its SSH port): allow first.
@@ -217,7 +229,7 @@ def test_a_new_nodes_host_endpoint_comes_after_the_allows_and_before_the_deny(
     start = audit.mark()
     reconcile(cluster, repo)
     assert writes(audit, user_agent, start) == [
-        ("patch", "globalnetworkpolicies", f"default.{uid}-ssh"),
+        ("patch", "globalnetworkpolicies", plane.policy(f"{uid}-ssh")),
         ("patch", "hostendpoints", f"{second}-fw"),
     ]
 

@@ -234,6 +234,22 @@ def test_v3_flavour_applies_objects_as_written() -> None:
     assert v3_flavour().to_cluster(res) == res.body
 
 
+@pytest.mark.parametrize(("written", "served"), [("default.web", "web"), ("web", "web")])
+def test_v3_flavour_sends_a_crd_document_through_v3_under_the_name_v3_shows(
+    written: str, served: str
+) -> None:
+    """With Calico's API server the CRDs are its storage, and only v3 is discovered: a
+    document written as crd.projectcalico.org/v1 is applied through v3 like any other."""
+    flavour = v3_flavour()
+    res = resource("GlobalNetworkPolicy", written, spec={"order": 5}, api_version=V1,
+                   labels={"team": "web"})  # fmt: skip
+    body = flavour.to_cluster(res)
+    assert body["apiVersion"] == V3
+    assert body["metadata"] == {"name": served, "labels": {"team": "web"}}
+    assert body["spec"] == {"order": 5}
+    assert flavour.cluster_ref(res.ref).name == served
+
+
 def test_other_specs_are_not_given_types() -> None:
     res = resource("HostEndpoint", "h", spec={"node": "w1"})
     assert "types" not in crd_flavour().to_cluster(res)["spec"]

@@ -92,6 +92,10 @@ def test_once_exit_codes_and_the_status_command(
     view = json.loads(as_json.output)
     assert [r["reason"] for r in view["runs"]] == ["InvalidRevision", "Applied"]
     assert view["suspended"] is False and len(view["lastAppliedRevision"]) == 40
+    # A wrong name is an error, not "no runs recorded yet" with exit 0.
+    wrong = [*common[:-1], f"{applyset.name}-typo"]
+    typo = runner.invoke(main, ["status", *wrong])
+    assert typo.exit_code == 2 and "check --namespace and --applyset" in typo.output
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -76,10 +77,10 @@ def test_calico_binaries_need_go_only_when_not_cached(
 def test_dataplane_without_root_or_tools_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(dataplane.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
     with pytest.raises(dataplane.DataplaneError, match="needs root"):
         dataplane.check_host()
-    monkeypatch.setattr(dataplane.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
     monkeypatch.setattr(dataplane, "_which", lambda tool: None if tool == "ipset" else tool)
     with pytest.raises(dataplane.DataplaneError, match=r"needs ipset: run scripts/system-deps.sh"):
         dataplane.check_host()

@@ -25,6 +25,14 @@ TOOLING = "applyset.kubernetes.io/tooling"
 GROUP_KINDS = "applyset.kubernetes.io/contains-group-kinds"
 NAMESPACES = "applyset.kubernetes.io/additional-namespaces"
 SUSPEND = "policy-reconciler.io/suspend"
+# `policy-reconciler reconcile [--with-source]` sets one of these to the time of asking
+# (as Flux's reconcile.fluxcd.io/requestedAt); the controller runs when either changes.
+REQUESTED_AT = "policy-reconciler.io/requestedAt"
+SOURCE_REQUESTED_AT = "policy-reconciler.io/sourceRequestedAt"
+
+
+class BadAnnotation(ValueError):
+    """An operator annotation on the ApplySet parent with a value we cannot read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +107,26 @@ def parent_body(applyset: ApplySet, inventory: Inventory) -> dict[str, Any]:
 
 
 def is_suspended(parent: Mapping[str, Any] | None) -> bool:
-    annotations = (parent or {}).get("metadata", {}).get("annotations", {})
-    return str(annotations.get(SUSPEND, "")).lower() == "true"
+    """The suspend annotation: absent, "true" or "false"; anything else is an error, since
+    whoever wrote "yes" or "1" meant something we must not guess."""
+    meta = (parent or {}).get("metadata") or {}
+    value = (meta.get("annotations") or {}).get(SUSPEND)
+    if value is None:
+        return False
+    text = str(value).strip().lower()
+    if text not in ("true", "false"):
+        where = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+        raise BadAnnotation(
+            f"annotation {SUSPEND}={value!r} on ConfigMap {where} must be true or false; "
+            "nothing is applied until it is"
+        )
+    return text == "true"
+
+
+def requests(parent: Mapping[str, Any] | None) -> tuple[str, str]:
+    """The last (reconcile, reconcile-with-source) request times on the parent."""
+    annotations = ((parent or {}).get("metadata") or {}).get("annotations") or {}
+    return str(annotations.get(REQUESTED_AT, "")), str(annotations.get(SOURCE_REQUESTED_AT, ""))
 
 
 def _split(value: str) -> list[str]:

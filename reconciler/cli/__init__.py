@@ -4,6 +4,7 @@ options.py   every shared flag once, and the frozen arguments of each command
 errors.py    exit codes; every error one line on stderr and exit 2
 plan.py      plan, apply        report.py  report        run.py  run
 status.py    status             localcluster.py  local-cluster up|down|status|build
+operate.py   suspend, resume, reconcile: annotations the running controller acts on
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import click
 from reconciler import __version__
 from reconciler.cli.errors import DEBUG_ENV, Group
 from reconciler.cli.localcluster import local_cluster
+from reconciler.cli.operate import reconcile_command, resume_command, suspend_command
 from reconciler.cli.plan import apply_command, plan_command
 from reconciler.cli.report import report_command
 from reconciler.cli.run import run_command
@@ -39,5 +41,8 @@ main.add_command(local_cluster)
 main.add_command(run_command)
 main.add_command(status_command)
 main.add_command(report_command)
+main.add_command(suspend_command)
+main.add_command(resume_command)
+main.add_command(reconcile_command)
 
 __all__ = ["main"]

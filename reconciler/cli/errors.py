@@ -15,6 +15,7 @@ from typing import IO, Any, NoReturn
 
 import click
 
+from reconciler.applyset import BadAnnotation
 from reconciler.cluster import errors as kube
 from reconciler.localcluster import BuildError, ClusterError
 from reconciler.report.publish import PublishError
@@ -58,6 +59,7 @@ MESSAGES: Mapping[type[BaseException], Callable[[Any], str]] = {
     BuildError: str,
     ClusterError: str,
     OSError: _os_error,
+    BadAnnotation: str,
 }
 
 

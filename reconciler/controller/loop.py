@@ -18,6 +18,7 @@ from typing import Protocol
 
 from reconciler import pipeline
 from reconciler.apply import Interrupted
+from reconciler.applyset import BadAnnotation
 from reconciler.cluster import errors
 from reconciler.cluster.client import Cluster
 from reconciler.controller.record import REASONS, Reason, Result, RunRecord
@@ -158,6 +159,8 @@ class Reconciler:
             planned = pipeline.plan(self.cluster, rendered, self.settings)
         except errors.KubeError as exc:
             raise _Stop(Reason.CLUSTER, f"planning failed: {exc.message}") from exc
+        except BadAnnotation as exc:
+            raise _Stop(Reason.ANNOTATION, str(exc)) from exc
         attempt.plan = planned.plan
         self.planned = planned
         if planned.suspended:

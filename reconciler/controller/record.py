@@ -38,6 +38,7 @@ class Reason(StrEnum):
     CLUSTER = "ClusterError"  # the API server failed us: unreachable, forbidden, missing
     INTERRUPTED = "Interrupted"  # shutdown or lost leadership between two writes
     INTERNAL = "InternalError"  # a bug: logged with its traceback, retried
+    ANNOTATION = "InvalidAnnotation"  # an operator annotation on the parent is unreadable
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,7 @@ REASONS: Mapping[Reason, Meaning] = {
     Reason.CLUSTER: Meaning(Result.FAILED, "Warning"),
     Reason.INTERRUPTED: Meaning(Result.FAILED, "Warning"),
     Reason.INTERNAL: Meaning(Result.FAILED, "Warning"),
+    Reason.ANNOTATION: Meaning(Result.FAILED, "Warning"),
 }
 
 

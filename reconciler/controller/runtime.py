@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler import generate, pipeline
-from reconciler.applyset import ID_LABEL, Inventory, is_suspended
+from reconciler.applyset import ID_LABEL, BadAnnotation, Inventory, is_suspended, requests
 from reconciler.cluster import errors
 from reconciler.cluster.client import (
     CONFIGMAPS,
@@ -105,6 +105,8 @@ class Controller:
         self._lease_cluster = Cluster.connect(connection) if config.lease else None
         self._stopping = threading.Event()
         self._seen: dict[tuple[str, str], object] = {}  # inventory as templates last saw it
+        # Reconcile requests last seen; an old one seen first after a start costs one run.
+        self._requests: tuple[str, str] = ("", "")
         self.reconciler = Reconciler(
             cluster=self.cluster, source=source, settings=config.settings,
             may_write=self.may_write, recall=recall,
@@ -320,13 +322,40 @@ class Controller:
             self.scheduler.drift()
 
     def _on_parent(self, event: WatchEvent) -> None:
-        """`kubectl annotate ... policy-reconciler.io/suspend=true` (or its removal) acts now."""
+        """The operator's annotations act now: suspend (or its removal), and requests to
+        reconcile (`policy-reconciler reconcile [--with-source]`)."""
         if event.type == RESYNC:
             return  # the next run reads the parent anyway
-        suspended = is_suspended(event.object) if event.type != "DELETED" else False
+        parent = event.object if event.type != "DELETED" else {}
+        self._on_requests(requests(parent))
+        try:
+            suspended = is_suspended(parent)
+        except BadAnnotation:
+            self.runner.trigger("annotation")  # the run says what is wrong, loudly
+            return
         planned = self.reconciler.planned  # what the last run saw
         if planned is not None and planned.suspended != suspended:
+            if not suspended:
+                self._event(
+                    "Normal", "Resumed", "reconciling resumed: the suspend annotation is off"
+                )
             self.runner.trigger("suspended" if suspended else "resumed")
+
+    def _on_requests(self, asked: tuple[str, str]) -> None:
+        """A changed request time triggers a run."""
+        before, self._requests = self._requests, asked
+        if asked[1] and asked[1] != before[1]:
+            self.runner.trigger("requested-with-source")
+        elif asked[0] and asked[0] != before[0]:
+            self.runner.trigger(DRIFT)  # re-apply the revision in force, no fetch
+
+    def _event(self, kind: str, reason: str, message: str) -> None:
+        if not self.is_leader:
+            return
+        try:
+            self.store.event(kind=kind, reason=reason, message=message)
+        except errors.KubeError as exc:
+            log.warning("could not record an Event", extra={"error": exc.message})
 
     def _on_leadership(self, leading: bool) -> None:
         self.metrics.leader.set(1 if leading else 0)

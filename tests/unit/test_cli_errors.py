@@ -55,6 +55,9 @@ def commands(s: dict[str, str]) -> dict[str, list[str]]:
         "apply --dry-run": ["apply", EXAMPLE_REPO, "--dry-run"],
         "report": ["report", "--head", EXAMPLE_REPO, "--base", EXAMPLE_REPO],
         "status": ["status"],
+        "suspend": ["suspend"],
+        "resume": ["resume"],
+        "reconcile": ["reconcile", "--with-source"],
         "run --once": ["run", "--once", "--repo", s["repo"], "--cache-dir", s["cache"]],
     }
 
@@ -125,7 +128,10 @@ def assert_one_line_exit_2(result: Result, argv: list[str]) -> None:
 
 
 @pytest.mark.parametrize("mistake", sorted(CLUSTER_MISTAKES))
-@pytest.mark.parametrize("command", ["plan", "apply", "apply --dry-run", "report", "status"])
+@pytest.mark.parametrize(
+    "command",
+    ["plan", "apply", "apply --dry-run", "report", "status", "suspend", "resume", "reconcile"],
+)
 def test_cluster_mistakes_are_one_line_and_exit_2(
     setup: dict[str, str], command: str, mistake: str
 ) -> None:

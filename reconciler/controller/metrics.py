@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import platform
 import time
+from urllib.parse import parse_qs
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ PREFIX = "policy_reconciler"
 FAILED_RESULTS = frozenset({Result.FAILED, Result.REFUSED})
 BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 Probe = Callable[[], tuple[bool, str]]
+Checks = Callable[[], dict[str, str]]  # readiness check -> why it fails ("" when it passes)
 
 
 class _Requests(Collector):
@@ -182,7 +184,7 @@ def _known_actions() -> tuple[str, ...]:
 @dataclass(frozen=True, slots=True)
 class Probes:
     healthy: Probe  # alive and not stuck
-    ready: Probe  # has completed one attempt, or is a ready standby
+    ready: Checks  # named checks, as kube-apiserver's /readyz (`?exclude=<name>` skips one)
 
 
 class MetricsHandler(QuietHandler):
@@ -196,7 +198,8 @@ class MetricsHandler(QuietHandler):
         elif path in ("/healthz", "/livez"):
             self.send(_probe(self.probes.healthy))
         elif path == "/readyz":
-            self.send(_probe(self.probes.ready))
+            excluded = parse_qs(self.path.partition("?")[2]).get("exclude", [])
+            self.send(_readiness(self.probes.ready(), excluded))
         else:
             self.send(Reply(404, b"not found: try /metrics, /healthz or /readyz\n", "text/plain"))
 
@@ -204,6 +207,14 @@ class MetricsHandler(QuietHandler):
 def _probe(probe: Probe) -> Reply:
     ok, why = probe()
     return Reply(200 if ok else 503, f"{'ok' if ok else 'not ok'}: {why}\n".encode(), "text/plain")
+
+
+def _readiness(checks: dict[str, str], excluded: list[str]) -> Reply:
+    failing = {name: why for name, why in checks.items() if why and name not in excluded}
+    if not failing:
+        return Reply(200, b"ok\n", "text/plain")
+    lines = "".join(f"[-]{name} failed: {why}\n" for name, why in sorted(failing.items()))
+    return Reply(503, f"not ok\n{lines}".encode(), "text/plain")
 
 
 def metrics_server(metrics: Metrics, probes: Probes, *, address: str, port: int) -> Server:

@@ -125,6 +125,7 @@ class Controller:
         )
         self.attempts = 0
         self.last_run: Run | None = None
+        self._fetched_run: Run | None = None  # the last run that looked at the newest commit
         self._servers = self._make_servers()
 
     # -- lifecycle -------------------------------------------------------------------
@@ -210,6 +211,8 @@ class Controller:
     def _after(self, run: Run) -> None:
         self.attempts += 1
         self.last_run = run
+        if run.fetched:
+            self._fetched_run = run
         record = run.record
         _log(record)
         self.metrics.observe(
@@ -420,12 +423,29 @@ class Controller:
             return False, f"the current run has taken {busy:.0f}s"
         return True, "alive"
 
-    def _ready(self) -> tuple[bool, str]:
+    def _ready(self) -> dict[str, str]:
+        """Each readiness check and why it fails. The chart's kubelet probe excludes
+        `revision` and `suspended`: the pod still serves webhooks and self-heal then."""
         if self.elector and not self.is_leader:
-            return True, f"standby; the leader is {self.elector.holder or 'unknown'}"
-        if self.attempts == 0:
-            return False, "no reconcile attempt has completed yet"
-        return True, "leader" if self.elector else "reconciling"
+            return {}  # a ready standby
+        run = self._fetched_run
+        return {
+            "started": "" if self.attempts else "no reconcile attempt has completed yet",
+            "suspended": _suspended_why(run),
+            "revision": _refused_why(run),
+        }
+
+
+def _suspended_why(run: Run | None) -> str:
+    if run is None or run.record.result is not Result.SUSPENDED:
+        return ""
+    return run.record.message
+
+
+def _refused_why(run: Run | None) -> str:
+    if run is None or run.record.result not in (Result.REFUSED, Result.FAILED):
+        return ""
+    return f"{run.record.reason.value}: {run.record.message}"
 
 
 def _suspended_by_flag(triggers: frozenset[str]) -> Run:

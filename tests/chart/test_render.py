@@ -104,7 +104,10 @@ def test_default_install(helm: str) -> None:
     }
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"metrics": 9090}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
-    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    assert container["readinessProbe"]["httpGet"] == {
+        "path": "/readyz?exclude=revision&exclude=suspended",
+        "port": "metrics",
+    }
     assert container["resources"]["limits"]["memory"] == "512Mi"
     service = r.one("Service")
     assert {p["name"]: (p["port"], p["targetPort"]) for p in service["spec"]["ports"]} == {

@@ -224,6 +224,10 @@ def test_a_bad_commit_is_refused_and_the_last_good_revision_stays_in_force(
     assert good[:12] in record.message  # names the revision that stays in force
     warning = events_for(cluster, applyset.name)[-1]
     assert (warning["type"], warning["reason"]) == ("Warning", "InvalidRevision")
+    base = f"http://127.0.0.1:{controller.metrics_port}"
+    status, body = get(f"{base}/readyz")
+    assert (status, "[-]revision failed: InvalidRevision" in body) == (503, True), body
+    assert get(f"{base}/readyz?exclude=revision&exclude=suspended")[0] == 200  # the kubelet's
     refused = _metrics(controller)
     assert 'policy_reconciler_reconcile_runs_total{reason="InvalidRevision",result="refused"}' in (
         refused
@@ -349,6 +353,8 @@ def test_suspend_by_annotation_pauses_and_resumes(
     writes = [r for r in audit.requests(user_agent=user_agent, since=start) if r.is_write]
     assert writes == []
     assert "policy_reconciler_suspended 1.0" in _metrics(controller)
+    status, body = get(f"http://127.0.0.1:{controller.metrics_port}/readyz")
+    assert (status, "[-]suspended failed" in body) == (503, True), body
 
     _annotate(cluster, applyset, None)  # resumes at once, without waiting for the interval
     eventually(lambda: order_of(cluster, f"{uid}-ssh") == 40, timeout=10, what="resumed")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import platform
 import time
-from urllib.parse import parse_qs
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from urllib.parse import parse_qs
 
 from prometheus_client import (
     CollectorRegistry,

@@ -61,6 +61,7 @@ class Source(Protocol):
 
 
 Recall = Callable[[str], Source]  # the same repo pinned to a commit: the last good revision
+Fetched = Revision | Exception  # what a fetch done elsewhere (on its own thread) came back with
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +120,11 @@ class Reconciler:
         self.applied: str = ""  # revision id last applied in full
         self.planned: pipeline.Planned | None = None  # of the last run that planned
 
-    def reconcile(self, triggers: frozenset[str]) -> Run:
+    def reconcile(self, triggers: frozenset[str], *, fetched: Fetched | None = None) -> Run:
+        """One run; `fetched`: the head, already fetched by the caller (else fetched here)."""
         attempt = _Attempt("+".join(sorted(triggers)))
         try:
-            rendered = self._rendered(triggers, attempt)
+            rendered = self._rendered(triggers, attempt, fetched)
             planned = self._plan(rendered, attempt)
             result = self._apply(planned, attempt)
             reason, message = self._judge(rendered, result, attempt)
@@ -135,7 +137,9 @@ class Reconciler:
 
     # -- the steps -------------------------------------------------------------------
 
-    def _rendered(self, triggers: frozenset[str], attempt: _Attempt) -> pipeline.Rendered:
+    def _rendered(
+        self, triggers: frozenset[str], attempt: _Attempt, fetched: Fetched | None
+    ) -> pipeline.Rendered:
         if triggers == {DRIFT} and self.last_good is not None:
             attempt.revision = self.last_good.revision
             return self.last_good
@@ -146,7 +150,10 @@ class Reconciler:
             source = self._recall(self.applied)
         attempt.fetched = source is self.source
         try:
-            revision = source.fetch()
+            outcome = fetched if fetched is not None and attempt.fetched else source.fetch()
+            if isinstance(outcome, Exception):
+                raise outcome  # a bug there is the catch-all's, as if it had happened here
+            revision = outcome
         except source_errors.SourceError as exc:
             raise _Stop(_source_reason(exc), exc.message) from exc
         attempt.revision = revision

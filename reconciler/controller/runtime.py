@@ -8,6 +8,7 @@ write is gated on `may_write()`: leader, and not shutting down.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -26,7 +27,7 @@ from reconciler.cluster.client import (
     ResourceType,
 )
 from reconciler.controller.leader import Elector, LeaseConfig
-from reconciler.controller.loop import DRIFT, Recall, Reconciler, Run, Source
+from reconciler.controller.loop import DRIFT, Fetched, Recall, Reconciler, Run, Source
 from reconciler.controller.metrics import Metrics, Probes, metrics_server
 from reconciler.controller.record import Reason, Result, RunRecord
 from reconciler.controller.schedule import Runner, Scheduler, Timing
@@ -54,6 +55,7 @@ FETCH_REASONS = frozenset(
     {Reason.UNREACHABLE, Reason.AUTH, Reason.REF, Reason.NOT_FOUND, Reason.FETCH}
 )
 HEAL = frozenset({DRIFT})
+FETCH_POLL = 0.2  # seconds between looks for drift to heal while a fetch runs
 
 
 def _head_unusable(record: RunRecord) -> bool:
@@ -113,6 +115,7 @@ class Controller:
         )  # fmt: skip
         self.store = StatusStore(self.cluster, config.settings.applyset, identity=config.identity)
         self.runner = Runner(self._work)
+        self._fetcher = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="fetch")
         self.scheduler = Scheduler(self.runner, config.timing)
         self.watches = Watches(self._watch_cluster, self._on_watch_event, timing=config.watch)
         self.metrics = Metrics(
@@ -152,6 +155,7 @@ class Controller:
             server.stop()
         if not self.runner.stop(timeout=self.config.shutdown_timeout):
             log.warning("the current run did not stop in time; exiting anyway")
+        self._fetcher.shutdown(wait=False, cancel_futures=True)  # a hung fetch times out alone
         self.watches.stop_all()
         if self.elector:
             self.elector.stop()
@@ -197,13 +201,33 @@ class Controller:
             # Self-heal never waits behind a fetch: the last good revision first.
             self._after(self.reconciler.reconcile(HEAL))
             triggers = triggers - HEAL
-        run = self.reconciler.reconcile(triggers)
+        fetched = self._fetch_healing(triggers)
+        if not self.may_write():
+            return None  # shut down, or lost the lease, while fetching: nothing to report
+        run = self.reconciler.reconcile(triggers, fetched=fetched)
         self._after(run)
         if run.fetched and _head_unusable(run.record) and self._heals():
             # Whatever triggered the run, the last good revision stays enforced: drift
             # that arrived while the head was refused (or unreachable) is healed now.
             self._after(self.reconciler.reconcile(HEAL))
         return run
+
+    def _fetch_healing(self, triggers: frozenset[str]) -> Fetched | None:
+        """Fetch the head on the fetch thread, healing whatever drifts meanwhile: a hung or
+        slow git server never delays a heal (only this worker writes, so heals run here)."""
+        if triggers <= HEAL:
+            return None  # a heal needs no fetch
+        future = self._fetcher.submit(self.reconciler.source.fetch)
+        while True:
+            try:
+                return future.result(timeout=FETCH_POLL)
+            except concurrent.futures.TimeoutError:
+                if not self.may_write():
+                    return None  # a hung fetch must not hold up a shutdown
+                if self.runner.take(DRIFT) and self._heals():
+                    self._after(self.reconciler.reconcile(HEAL))
+            except Exception as exc:  # the run reports it (a SourceError, or a bug)
+                return exc
 
     def _heals(self) -> bool:
         return self.config.self_heal and self.may_write()

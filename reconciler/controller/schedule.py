@@ -46,6 +46,15 @@ class Runner:
             self._pending.add(reason)
             self._cond.notify()
 
+    def take(self, reason: str) -> bool:
+        """Remove `reason` from the pending triggers; True if it was there (for work that
+        serves a trigger early, while the current run waits on something else)."""
+        with self._cond:
+            if reason not in self._pending:
+                return False
+            self._pending.discard(reason)
+            return True
+
     def stop(self, *, timeout: float) -> bool:
         """Ask the worker to stop after the current run; True if it did within timeout."""
         with self._cond:

@@ -19,7 +19,7 @@ from reconciler.applyset import ApplySet
 from reconciler.cluster.client import Cluster
 from tests.cluster.engine import gnp
 from tests.controller.conftest import StartController
-from tests.controller.helpers import GNP, order_of, policy_yaml
+from tests.controller.helpers import GNP, eventually, order_of, policy_yaml
 from tests.controller.tcpproxy import TcpProxy
 from tests.source.gitserver import GitServer
 from tests.source.repos import Upstream
@@ -140,3 +140,31 @@ def test_a_hung_git_server_never_delays_a_heal(
 
 def _port(url: str) -> int:
     return int(url.rpartition(":")[2].partition("/")[0])
+
+
+def test_a_watch_event_during_a_hung_fetch_is_healed_without_waiting_for_it(
+    start_controller: StartController, upstream: Upstream, cluster: Cluster, uid: str
+) -> None:
+    """The fetch runs on a thread of its own; the worker heals what drifts meanwhile."""
+    upstream.commit({"p.yaml": policy_yaml(gnp(f"{uid}-ssh"))})
+    with (
+        GitServer(upstream.bare.parent) as server,
+        TcpProxy(("127.0.0.1", _port(server.url))) as proxy,
+    ):
+        controller = start_controller(
+            interval=3600, git_timeout=20, url=f"http://127.0.0.1:{proxy.port}/{upstream.bare.name}"
+        )
+        assert controller.runner.wait_idle(runs=1, timeout=30)
+        eventually(controller.watches.listening, timeout=10, what="watches started")
+        proxy.hanging = True
+        controller.runner.trigger("interval")  # the worker now waits on a hung fetch
+        time.sleep(1)
+        assert controller.runner.busy_for() > 0.5
+
+        start = time.monotonic()
+        _edit(cluster, f"{uid}-ssh")  # the watch sees it alone, after the fetch began
+        eventually(lambda: order_of(cluster, f"{uid}-ssh") == 10, timeout=10, what="healed")
+
+        assert time.monotonic() - start < 5
+        assert controller.runner.busy_for() > 0  # still fetching
+        proxy.cut()

@@ -159,6 +159,7 @@ class Revision:
     path: str
     author: str = ""
     subject: str = ""
+    rewound_from: str = ""  # the applied commit, when a force-push dropped it from history
 
 
 @dataclass(frozen=True, slots=True)

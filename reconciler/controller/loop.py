@@ -57,6 +57,8 @@ REFUSALS = frozenset({Stop.INVALID, Stop.CONFLICT, Stop.REJECTED})
 class Source(Protocol):
     def fetch(self) -> Revision: ...
 
+    def descends(self, old: str, new: str) -> bool | None: ...
+
     def redacted_url(self) -> str: ...
 
 
@@ -74,6 +76,7 @@ class Run:
     accepted: bool = False  # the revision passed load, validation and dry-run
     drifted: tuple[str, ...] = ()  # kind of each object found changed outside Git
     fetched: bool = True  # False: a self-heal run that re-planned the last good revision
+    rewound: str = ""  # what a force-push that rewound history did, in words
 
 
 class _Stop(Exception):
@@ -97,6 +100,7 @@ class _Attempt:
     done: list[Change] = field(default_factory=list)
     heals: tuple[Change, ...] = ()  # writes that undid an out-of-band change
     fetched: bool = False
+    rewound: str = ""
 
 
 class Reconciler:
@@ -157,6 +161,9 @@ class Reconciler:
         except source_errors.SourceError as exc:
             raise _Stop(_source_reason(exc), exc.message) from exc
         attempt.revision = revision
+        if revision.rewound_from:
+            attempt.rewound = _rewound(revision)
+            log.warning(attempt.rewound, extra={"revision": revision.id})
         if self.last_good is not None and self.last_good.revision.id == revision.id:
             return self.last_good  # a render is a pure function of the commit: reuse it
         return pipeline.render(Path(revision.path), revision, self.settings)
@@ -226,6 +233,7 @@ class Reconciler:
         self, attempt: _Attempt, reason: Reason, message: str, errs: tuple[str, ...]
     ) -> Run:
         revision = attempt.revision or Revision("", "")
+        message = f"{message}; {attempt.rewound}" if attempt.rewound else message
         written = Counter(c.action.value for c in attempt.done)
         planned = Counter(c.action.value for c in attempt.plan.changes) if attempt.plan else {}
         failing = REASONS[reason].result in (Result.REFUSED, Result.FAILED)
@@ -251,7 +259,15 @@ class Reconciler:
             accepted,
             _drifted(attempt),
             fetched=attempt.fetched,
+            rewound=attempt.rewound,
         )
+
+
+def _rewound(revision: Revision) -> str:
+    return (
+        f"history rewritten: the applied commit {revision.rewound_from[:12]} is not in the "
+        f"history of {revision.id[:12]} (a force-push); applying it anyway, as Flux does"
+    )
 
 
 def heal_note(change: Change) -> str:

@@ -12,7 +12,7 @@ import concurrent.futures
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reconciler import generate, pipeline
@@ -43,6 +43,7 @@ from reconciler.controller.watch import (
 )
 from reconciler.controller.webhook import Receiver, webhook_server
 from reconciler.generate.inventory import namespace_from_api, node_from_api
+from reconciler.model import Revision
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +218,7 @@ class Controller:
         slow git server never delays a heal (only this worker writes, so heals run here)."""
         if triggers <= HEAL:
             return None  # a heal needs no fetch
-        future = self._fetcher.submit(self.reconciler.source.fetch)
+        future = self._fetcher.submit(self._fetch_head)
         while True:
             try:
                 return future.result(timeout=FETCH_POLL)
@@ -229,12 +230,22 @@ class Controller:
             except Exception as exc:  # the run reports it (a SourceError, or a bug)
                 return exc
 
+    def _fetch_head(self) -> Revision:
+        """The head, marked when a force-push rewound history past the applied commit."""
+        source, applied = self.reconciler.source, self.reconciler.applied
+        revision = source.fetch()
+        if applied and applied != revision.id and source.descends(applied, revision.id) is False:
+            return replace(revision, rewound_from=applied)
+        return revision
+
     def _heals(self) -> bool:
         return self.config.self_heal and self.may_write()
 
     def _after(self, run: Run) -> None:
         self.attempts += 1
         self.last_run = run
+        if run.rewound:
+            self._event("Warning", "HistoryRewritten", run.rewound)
         if run.fetched:
             self._fetched_run = run
         record = run.record

@@ -99,17 +99,36 @@ class GitSource:
         log.info("fetched %s of %s: %s", self.describe(), self.redacted_url(), sha[:12])
         return revision
 
+    def descends(self, old: str, new: str) -> bool | None:
+        """Whether `new` has `old` in its history (None: cannot tell, e.g. `old` is not
+        held). The cache is shallow, so history back to `old`'s date is fetched first (a
+        day of margin for clock skew): a force-push that rewound the branch says False."""
+        if old == new:
+            return True
+        if self.spec.commit:
+            return None  # a pinned commit moves only when its pin does
+        with (
+            _locked(self._root / ".lock", timeout=self.spec.timeout),
+            auth.prepared(
+                self.spec.auth, url=self._url, workdir=self._root, timeout=self.spec.timeout
+            ) as creds,
+        ):
+            git = Runner(self._repo_dir(), creds.env, creds.scrub, self.spec.timeout)
+            return _descends(git, self._url, self._refspec(), old, new)
+
     # -- fetching ------------------------------------------------------------------------
 
     def _fetch_target(self, git: Runner) -> str:
-        s = self.spec
-        if s.commit:
+        if self.spec.commit:
             return self._fetch_commit(git)
+        self._fetch(git, self._refspec())
+        return self._resolve(git, self._refspec().rpartition(":")[2])
+
+    def _refspec(self) -> str:
+        s = self.spec
         if s.tag:
-            self._fetch(git, f"+refs/tags/{s.tag}:refs/tags/{s.tag}")
-            return self._resolve(git, f"refs/tags/{s.tag}")
-        self._fetch(git, f"+refs/heads/{s.branch}:refs/remotes/origin/{s.branch}")
-        return self._resolve(git, f"refs/remotes/origin/{s.branch}")
+            return f"+refs/tags/{s.tag}:refs/tags/{s.tag}"
+        return f"+refs/heads/{s.branch}:refs/remotes/origin/{s.branch}"
 
     def _fetch_commit(self, git: Runner) -> str:
         """A pinned commit never changes: once we hold it, no network is needed."""
@@ -191,6 +210,19 @@ class GitSource:
 def _peel(git: Runner, ref: str) -> str | None:
     out = git.ok("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", what="rev-parse")
     return out.strip() if out else None
+
+
+def _descends(git: Runner, url: str, refspec: str, old: str, new: str) -> bool | None:
+    when = git.ok("show", "-s", "--format=%ct", f"{old}^{{commit}}", what="date")
+    if not when or not when.strip().isdigit():
+        return None
+    since = int(when.strip()) - 86400
+    git.call(
+        "fetch", "--quiet", "--no-tags", f"--shallow-since={since}", "--", url, refspec,
+        what="history back to the applied commit",
+    )  # fmt: skip
+    code, _, _ = git.call("merge-base", "--is-ancestor", old, new, what="ancestry")
+    return {0: True, 1: False}.get(code)
 
 
 def _peel_commit(git: Runner, commit: str) -> str | None:

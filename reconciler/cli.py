@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from reconciler import __version__
+from reconciler.cli_connectivity import connectivity
 from reconciler.cli_localcluster import local_cluster
 from reconciler.cli_plan import apply_command, plan_command
 from reconciler.cli_report import report_command
@@ -23,3 +24,4 @@ main.add_command(local_cluster)
 main.add_command(run_command)
 main.add_command(status_command)
 main.add_command(report_command)
+main.add_command(connectivity)

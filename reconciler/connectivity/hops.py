@@ -81,16 +81,13 @@ class Engine:
         for tier_name, group in itertools.groupby(policies, key=lambda p: p.tier):
             count += 1
             tier = self.world.tiers.get(tier_name, Tier(tier_name, float("inf")))
-            outcome, passed, left = self._tier(
-                tier,
-                policies=list(group),
-                direction=direction,
-                ends=ends,
-                packets=remaining,
-                hop=hop,
+            governed = list(group)
+            decided, passed, left = self._tier(
+                tier, policies=governed, direction=direction, ends=ends, packets=remaining, hop=hop
             )
+            outcome = _merge(outcome, decided)
             if left and end_drop and not self._tier_passes(tier):
-                outcome = outcome.add(left, _end_of_tier(tier, hop))
+                outcome = outcome.add(left, _end_of_tier(tier, governed, hop))
                 left = IntervalSet()
             remaining = passed | left
             if not remaining:
@@ -307,8 +304,12 @@ def _rule_step(
     )
 
 
-def _end_of_tier(tier: Tier, hop: str) -> Step:
-    detail = f"no rule in tier {tier.name!r} matched, and it governs this endpoint: dropped"
+def _end_of_tier(tier: Tier, governed: list[Policy], hop: str) -> Step:
+    names = ", ".join(p.name for p in governed[:3]) + (" ..." if len(governed) > 3 else "")
+    detail = (
+        f"no rule matched in tier {tier.name!r}, whose policies govern this endpoint "
+        f"({names}): dropped"
+    )
     return Step(hop, Verdict.DENY, By.END_OF_TIER, detail, tier=tier.name)
 
 

@@ -1,0 +1,101 @@
+"""`policy-reconciler connectivity eval` on example-repo/ with examples/inventory.yaml:
+the exit codes and JSON shape scripts depend on (issue 15), and what the repo really allows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from reconciler.cli import main
+
+ROOT = Path(__file__).parents[2]
+REPO, INVENTORY = str(ROOT / "example-repo"), str(ROOT / "examples" / "inventory.yaml")
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["connectivity", *args])
+    return result.exit_code, result.output
+
+
+def evaluate(src: str, dst: str, port: str, *extra: str) -> tuple[int, str]:
+    base = ["eval", REPO, "--from", src, "--to", dst, "--port", port, "--inventory", INVENTORY]
+    return run(*base, *extra)
+
+
+@pytest.mark.parametrize(
+    ("src", "dst", "port", "code"),
+    [
+        # SSH and the API server are open to anyone through the failsafe ports,
+        # not just to admin-networks (hosts/node-firewall.yaml).
+        ("cidr:198.18.0.1", "node:node-1", "tcp/22", 0),
+        ("cidr:198.18.0.1", "node:node-1", "tcp/6443", 0),
+        ("cidr:198.18.0.1", "node:node-1", "tcp/10250", 1),  # dropped by drop-other-ingress
+        ("pod:shop/busybox-1", "node:node-1", "tcp/10250", 1),  # busybox egress policy
+        # allow-ping-in-cluster / allow-platform-egress select every pod (namespaceSelector
+        # all()), so their tier ends in a drop for every pod in both directions:
+        ("pod:default/curl-1", "pod:shop/nginx-1", "tcp/80", 1),
+        ("pod:ingress-nginx/controller-1", "pod:shop/nginx-1", "tcp/80", 1),
+        ("pod:shop/busybox-1", "pod:kube-system/coredns-1", "udp/53", 1),
+        ("pod:shop/web-1", "pod:cache/redis-1", "tcp/6379", 0),  # same node n3: both halves allow
+        ("pod:shop/web-1", "pod:cache/redis-1", "tcp/6380", 1),
+        ("pod:cattle-system/cattle-agent-1", "cidr:198.18.0.1", "tcp/443", 0),  # SA cattle
+        ("pod:shop/web-1", "node:node-3", "tcp/80", 1),  # egress already denies: determined
+    ],
+)
+def test_example_repo_verdicts_and_exit_codes(src: str, dst: str, port: str, code: int) -> None:
+    exit_code, output = evaluate(src, dst, port)
+    assert exit_code == code, output
+
+
+def test_json_has_verdict_path_and_assumptions() -> None:
+    code, output = evaluate("cidr:198.18.0.1", "node:node-1", "tcp/10250", "-o", "json")
+    data = json.loads(output)
+    assert code == 1 and data["verdict"] == "deny"
+    step = data["path"][-1]
+    assert step["policy"] == "GlobalNetworkPolicy drop-other-ingress"
+    assert step["origin"].startswith("hosts/node-firewall.yaml:")
+    assert isinstance(data["assumptions"], list)
+
+
+def test_not_determined_exits_2_and_names_the_assumption() -> None:
+    # pod -> its own node: DefaultEndpointToHostAction is not in the repository.
+    code, output = evaluate("pod:cattle-system/cattle-agent-1", "node:node-2", "tcp/10250")
+    assert code == 2
+    assert "NOT DETERMINED" in output and "DefaultEndpointToHostAction" in output
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--from", "pod:nope", "--to", "node:node-1", "--port", "tcp/1"), "pod:NAMESPACE/NAME"),
+        (("--from", "pod:a/b", "--to", "node:node-1", "--port", "tcp/1"), "no such pod"),
+        (("--from", "cidr:10.0.0.0/8", "--to", "node:node-1", "--port", "tcp/1"), "one address"),
+        (("--from", "cidr:1.2.3.4", "--to", "node:node-1", "--port", "tcp/99999"), "PORT"),
+        (("--from", "cidr:1.2.3.4", "--to", "cidr:1.2.3.5", "--port", "tcp/1"), "pod or a node"),
+    ],
+)
+def test_bad_input_is_a_clear_error(args: tuple[str, ...], words: str) -> None:
+    code, output = run("eval", REPO, *args, "--inventory", INVENTORY)
+    assert code == 2
+    assert words in output and "Traceback" not in output
+
+
+def test_a_broken_inventory_names_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "inv.yaml"
+    bad.write_text("kind: Node\nmetadata: {name: n1}\nstatus:\n  addresses: 5\n")
+    code, output = run(
+        "eval",
+        REPO,
+        "--from",
+        "cidr:1.2.3.4",
+        "--to",
+        "node:n1",
+        "--port",
+        "tcp/1",
+        "--inventory",
+        str(bad),
+    )
+    assert code == 2 and f"{bad}:4" in output

@@ -14,7 +14,6 @@ import click
 from reconciler.cli_plan import parse_calico_version
 from reconciler.connectivity import (
     CompileError,
-    Evaluation,
     Facts,
     Flavour,
     PeerError,
@@ -22,14 +21,17 @@ from reconciler.connectivity import (
     evaluate,
     parse_packet,
     parse_peer,
-    show_packet,
+    render,
 )
+from reconciler.connectivity.diff import diff
 from reconciler.connectivity_input import InputError, world_of
 from reconciler.inventory_file import InventoryError, read_inventory
 
 EXIT = {Verdict.ALLOW: 0, Verdict.DENY: 1, Verdict.UNKNOWN: 2}
 _DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+_INVENTORY_HELP = "What `kubectl get nodes,namespaces,pods,serviceaccounts -o yaml` prints."
+_CALICO_HELP = "Calico release (tier defaultAction from 3.29, K8s policy names in 3.32)."
 
 
 def _fail(message: str) -> None:
@@ -67,7 +69,7 @@ def connectivity() -> None:
     "--calico-version",
     default="3.31",
     show_default=True,
-    help="Calico release (tier defaultAction, policy names).",
+    help=_CALICO_HELP,
 )
 def eval_command(
     *,
@@ -90,25 +92,42 @@ def eval_command(
     except (ValueError, InventoryError, InputError, CompileError, PeerError) as err:
         _fail(str(err))
         return
-    click.echo(json.dumps(result.as_json(), indent=2) if output == "json" else render_eval(result))
+    click.echo(
+        json.dumps(result.as_json(), indent=2) if output == "json" else render.eval_text(result)
+    )
     sys.exit(EXIT[result.verdict])
 
 
-def render_eval(result: Evaluation) -> str:
-    head = {
-        Verdict.ALLOW: "ALLOWED",
-        Verdict.DENY: "DENIED",
-        Verdict.UNKNOWN: "NOT DETERMINED by the repository",
-    }[result.verdict]
-    lines = [f"{result.src} -> {result.dst} {show_packet(result.packet)}: {head}", ""]
-    for i, step in enumerate(result.path, 1):
-        verdict = str(step.verdict) if step.verdict else "continue"
-        lines.append(f"  {i}. {step.hop}")
-        where = f"  ({step.origin})" if step.origin else ""
-        lines.append(f"     {verdict}: {step.detail}{where}")
-    if result.missing:
-        lines += ["", "Missing assumptions (the answer depends on them):"]
-        lines += [f"  - {m}" for m in result.missing]
-    if result.assumptions:
-        lines += ["", "Assumed:"] + [f"  - {a}" for a in result.assumptions]
-    return "\n".join(lines)
+@connectivity.command("diff")
+@click.option("--base", "base", type=_DIR, required=True, help="The repo before the change.")
+@click.option("--head", "head", type=_DIR, required=True, help="The repo after the change.")
+@click.option("--inventory", type=_FILE, help=_INVENTORY_HELP)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+)
+@click.option("--calico-version", default="3.31", show_default=True, help=_CALICO_HELP)
+def diff_command(
+    *, base: Path, head: Path, inventory: Path | None, output: str, calico_version: str
+) -> None:
+    """Flows whose verdict changes from BASE to HEAD, exactly, with the policies that cause it.
+
+    Exit 0 no change, 1 changes, 2 error (as `plan`)."""
+    try:
+        facts = _facts(inventory)
+        flavour = Flavour(parse_calico_version(calico_version))
+        result = diff(
+            world_of(base, facts, flavour=flavour), world_of(head, facts, flavour=flavour)
+        )
+    except (ValueError, InventoryError, InputError, CompileError) as err:
+        _fail(str(err))
+        return
+    shown = {
+        "json": lambda: json.dumps(result.as_json(), indent=2),
+        "markdown": lambda: render.diff_markdown(result),
+    }
+    click.echo(shown.get(output, lambda: render.diff_text(result))())
+    sys.exit(1 if result.changes else 0)

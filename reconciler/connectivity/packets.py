@@ -38,10 +38,9 @@ def protocol_number(value: object) -> int:
 
 
 def protocol_span(proto: int) -> Span:
-    """Everything of one protocol."""
-    if proto in PORT_PROTOCOLS or proto in ICMP_PROTOCOLS:
-        return proto << 16, (proto << 16) | 0xFFFF
-    return proto << 16, proto << 16
+    """Everything of one protocol. A protocol without ports spans its whole range too, so
+    that "all traffic" is one interval (its low 16 bits then carry no meaning)."""
+    return proto << 16, (proto << 16) | 0xFFFF
 
 
 ALL_PACKETS = IntervalSet.of(protocol_span(p) for p in range(256))
@@ -99,7 +98,7 @@ def show_packet(value: int) -> str:
         return f"{name}/{low}"
     if proto in ICMP_PROTOCOLS:
         return f"{name}/{low >> 8}/{low & 0xFF}"
-    return name
+    return name if name.startswith("proto/") else f"proto/{proto}"
 
 
 def show_packets(packets: IntervalSet) -> str:
@@ -122,6 +121,8 @@ def _show_protocol(proto: int, packets: IntervalSet) -> str:
         return name
     if proto in ICMP_PROTOCOLS:
         return " ".join(f"{name}/{_icmp_range(lo & 0xFFFF, hi & 0xFFFF)}" for lo, hi in mine)
+    if proto not in PORT_PROTOCOLS:
+        return name
     ranges = [_port_range(lo & 0xFFFF, hi & 0xFFFF) for lo, hi in mine]
     return f"{name}/" + ",".join(ranges)
 

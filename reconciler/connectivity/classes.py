@@ -67,7 +67,11 @@ class _Index:
     def __init__(self, engines: Sequence[Engine]) -> None:
         self.engines = engines
         self.matches = tuple(_all_matches(e.world.policies for e in engines))
-        self.cidrs = tuple(sorted(_all_cidrs(engines)))
+        # Rule nets and network sets: what can tell two endpoint addresses apart (an
+        # endpoint's own address only matters through the Matches on its view).
+        self.cidrs = tuple(sorted(_all_cidrs(engines, hosts=False)))
+        # ... and host endpoints' expectedIPs: what can tell two external addresses apart.
+        self.boundaries = tuple(sorted(_all_cidrs(engines, hosts=True)))
         self._node_sigs: dict[str, Hashable] = {}
 
     def pods(self) -> list[Placed]:
@@ -122,14 +126,14 @@ class _Index:
                 if info.address is not None:
                     taken = taken | IntervalSet.point(info.address)
         groups: dict[tuple[bool, ...], list[Span]] = defaultdict(list)
-        for span in _atoms(self.cidrs, taken):
-            groups[self.cidr_signature(span[0])].append(span)
+        for span in _atoms(self.boundaries, taken):
+            groups[tuple(lo <= span[0] <= hi for lo, hi in self.boundaries)].append(span)
         return [IntervalSet.of(spans) for spans in groups.values()]
 
 
 def _atoms(cidrs: Sequence[Span], taken: IntervalSet) -> list[Span]:
     """The address line cut at every CIDR boundary, less the endpoint addresses."""
-    cuts = {0, addr.V6_BASE}
+    cuts = {0, 1 << 32, addr.V6_BASE}
     for lo, hi in cidrs:
         cuts.update((lo, hi + 1))
     edges = sorted(cuts | {addr.V6_BASE + (1 << 128)})
@@ -156,11 +160,11 @@ def _side_matches(side: Side) -> list[Match]:
     return [m for m in (side.match, side.not_match) if m is not None]
 
 
-def _all_cidrs(engines: Sequence[Engine]) -> set[Span]:
+def _all_cidrs(engines: Sequence[Engine], *, hosts: bool) -> set[Span]:
     found: set[Span] = set()
     for engine in engines:
         world = engine.world
-        for view in world.views:
+        for view in (*world.sets, *(world.hosts if hosts else ())):
             found.update(view.addresses.spans)
         for policy in world.policies:
             for rule in (*policy.ingress, *policy.egress):

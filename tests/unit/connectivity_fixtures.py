@@ -39,6 +39,16 @@ PODS = (
     Pod("b", "db", {"app": "db"}, "n2", ("10.2.0.1",), service_account="db-sa"),
     Pod("b", "other", {"app": "other"}, "n2", ("10.2.0.2",)),
     Pod("a", "far", {"app": "far"}, "n3", ("10.3.0.1",)),
+    # Twins of web and db on other nodes: one class each with the originals in a diff.
+    Pod(
+        "a",
+        "web2",
+        {"app": "web"},
+        "n2",
+        ("10.1.0.3",),
+        ports=(ContainerPort("http", "TCP", 8080),),
+    ),
+    Pod("b", "db2", {"app": "db"}, "n1", ("10.2.0.3",), service_account="db-sa"),
 )
 ACCOUNTS = (ServiceAccount("b", "db-sa", {"tier": "data"}),)
 FACTS = Facts(NODES, NAMESPACES, PODS, ACCOUNTS)

@@ -24,6 +24,7 @@ from reconciler.connectivity import (
     render,
 )
 from reconciler.connectivity.diff import diff
+from reconciler.connectivity.reach import reach_map
 from reconciler.connectivity_input import InputError, world_of
 from reconciler.inventory_file import InventoryError, read_inventory
 
@@ -131,3 +132,31 @@ def diff_command(
     }
     click.echo(shown.get(output, lambda: render.diff_text(result))())
     sys.exit(1 if result.changes else 0)
+
+
+@connectivity.command("map")
+@click.argument("directory", type=_DIR)
+@click.option("--inventory", type=_FILE, help=_INVENTORY_HELP)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+)
+@click.option("--calico-version", default="3.31", show_default=True, help=_CALICO_HELP)
+def map_command(
+    *, directory: Path, inventory: Path | None, output: str, calico_version: str
+) -> None:
+    """Who can reach whom, grouped into classes of peers the policies treat alike."""
+    try:
+        flavour = Flavour(parse_calico_version(calico_version))
+        result = reach_map(world_of(directory, _facts(inventory), flavour=flavour))
+    except (ValueError, InventoryError, InputError, CompileError) as err:
+        _fail(str(err))
+        return
+    shown = {
+        "json": lambda: json.dumps(result.as_json(), indent=2),
+        "markdown": lambda: render.map_markdown(result),
+    }
+    click.echo(shown.get(output, lambda: render.map_text(result))())

@@ -99,18 +99,18 @@ def diff(base: World, head: World) -> Diff:
     same = _Fingerprints(engines)
     raw: list[ClassChange] = []
     pairs = evaluated = 0
-    for src, dst in _class_pairs(classes):
+    for src, dst in class_pairs(classes):
         for a, b, same_node in representatives(src, dst):
             pairs += 1
             if same.unchanged(a, b):
                 continue
             evaluated += 1
             raw += _compare(engines, src, dst, (a, b, same_node))
-    free = _external(classes)
+    free = external(classes)
     return Diff(tuple(group_changes(raw, free)), tuple(raw), pairs, evaluated, len(classes))
 
 
-def _class_pairs(classes: Sequence[PeerClass]) -> Iterator[tuple[PeerClass, PeerClass]]:
+def class_pairs(classes: Sequence[PeerClass]) -> Iterator[tuple[PeerClass, PeerClass]]:
     for src in classes:
         for dst in classes:
             if src.kind is PeerKind.CIDR and dst.kind is PeerKind.CIDR:
@@ -218,7 +218,7 @@ def _who(step: Step) -> str:
 # --- grouping for people ---------------------------------------------------------------------
 
 
-def _external(classes: Sequence[PeerClass]) -> IntervalSet:
+def external(classes: Sequence[PeerClass]) -> IntervalSet:
     out = IntervalSet()
     for c in classes:
         out = out | c.addresses
@@ -247,11 +247,11 @@ def show_peers(classes: Sequence[PeerClass], free: IntervalSet) -> str:
     for c in classes:
         addresses = addresses | c.addresses
     if addresses:
-        labels.append(_show_external(addresses, free))
+        labels.append(_showexternal(addresses, free))
     return "; ".join(labels)
 
 
-def _show_external(addresses: IntervalSet, free: IntervalSet) -> str:
+def _showexternal(addresses: IntervalSet, free: IntervalSet) -> str:
     if addresses == free:
         return "any address outside the cluster"
     missing = free - addresses

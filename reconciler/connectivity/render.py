@@ -6,8 +6,10 @@ from collections.abc import Sequence
 
 from reconciler.connectivity.diff import Change, Diff
 from reconciler.connectivity.evaluate import Evaluation
+from reconciler.connectivity.intervals import IntervalSet
 from reconciler.connectivity.outcome import Verdict
-from reconciler.connectivity.packets import show_packet
+from reconciler.connectivity.packets import show_packet, show_packets
+from reconciler.connectivity.reach import ReachMap
 
 _HEADLINE = {
     Verdict.ALLOW: "ALLOWED",
@@ -37,9 +39,7 @@ def eval_text(result: Evaluation) -> str:
 
 
 def _topology(change: Change) -> str:
-    if change.same_node is None:
-        return ""
-    return " [same node]" if change.same_node else " [across nodes]"
+    return _topology_of(change.same_node)
 
 
 def diff_text(result: Diff) -> str:
@@ -71,3 +71,33 @@ def _row(c: Change) -> str:
         "<br>".join(c.because),
     )
     return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
+def map_text(result: ReachMap) -> str:
+    lines = [f"Who can reach whom ({result.classes} peer classes):", ""]
+    for row in result.rows:
+        where = _topology_of(row.same_node)
+        lines.append(f"{row.src} -> {row.dst}{where}")
+        if row.allowed:
+            lines.append(f"    allowed: {show_packets(row.allowed)}")
+        if row.unknown:
+            lines.append(f"    not determined: {show_packets(row.unknown)}")
+    return "\n".join(lines)
+
+
+def map_markdown(result: ReachMap) -> str:
+    rows = ["| From | To | Allowed | Not determined |", "|---|---|---|---|"]
+    for r in result.rows:
+        cells = (r.src, r.dst + _topology_of(r.same_node), _code(r.allowed), _code(r.unknown))
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(rows)
+
+
+def _code(packets: IntervalSet) -> str:
+    return f"`{show_packets(packets)}`" if packets else ""
+
+
+def _topology_of(same_node: bool | None) -> str:
+    if same_node is None:
+        return ""
+    return " [same node]" if same_node else " [across nodes]"

@@ -20,6 +20,7 @@ from reconciler.connectivity.hops import Engine
 from reconciler.connectivity.intervals import IntervalSet
 from reconciler.connectivity.outcome import Outcome, Step, Verdict
 from reconciler.connectivity.packets import ALL_PACKETS, show_packets
+from reconciler.connectivity.pairwise import Pairwise
 from reconciler.connectivity.world import World
 
 
@@ -96,6 +97,7 @@ class Diff:
 def diff(base: World, head: World) -> Diff:
     engines = (Engine(base), Engine(head))
     classes = peer_classes(engines)
+    fast = (Pairwise(engines[0], classes), Pairwise(engines[1], classes))
     same = _Fingerprints(engines)
     raw: list[ClassChange] = []
     pairs = evaluated = 0
@@ -105,9 +107,19 @@ def diff(base: World, head: World) -> Diff:
             if same.unchanged(a, b):
                 continue
             evaluated += 1
-            raw += _compare(engines, src, dst, (a, b, same_node))
+            if _differs(fast, src, dst, (a, b)):
+                raw += _compare(engines, src, dst, (a, b, same_node))
     free = external(classes)
     return Diff(tuple(group_changes(raw, free)), tuple(raw), pairs, evaluated, len(classes))
+
+
+def _differs(
+    fast: tuple[Pairwise, Pairwise], src: PeerClass, dst: PeerClass, pair: tuple[Placed, Placed]
+) -> bool:
+    try:
+        return fast[0].verdicts(src, dst, pair) != fast[1].verdicts(src, dst, pair)
+    except PeerError:
+        return False
 
 
 def class_pairs(classes: Sequence[PeerClass]) -> Iterator[tuple[PeerClass, PeerClass]]:

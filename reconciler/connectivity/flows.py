@@ -81,9 +81,6 @@ def place(engine: Engine, peer: Peer) -> Placed:
     return Placed(peer, node.address, peer.name)
 
 
-Hop = Callable[[Ends, IntervalSet], Outcome]
-
-
 @dataclass(frozen=True, slots=True)
 class Route:
     hops: tuple[Hop, ...]
@@ -176,35 +173,95 @@ _ROUTES: dict[tuple[PeerKind, PeerKind], Callable[[Engine, Placed, Placed], list
 # --- hops ----------------------------------------------------------------------------------
 
 
+class HopKind(StrEnum):
+    EGRESS = "source egress"  # a pod's egress policy
+    INGRESS = "destination ingress"  # a pod's ingress policy
+    HOST_OUT = "host egress"  # traffic from a host process
+    HOST_IN = "host ingress"  # traffic to a host process
+    FORWARD_OUT = "node forward (egress)"
+    FORWARD_IN = "node forward (ingress)"
+    OWN_HOST = "pod to its own node"
+    LOCAL_POD = "node to its own pod"
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One policing point of a route: a value, so results can be cached per hop."""
+
+    kind: HopKind
+    node: str = ""
+    pod: View | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.kind, self.pod.name if self.pod else self.node)
+
+
 def _egress(engine: Engine, src: Placed) -> Hop:
-    assert src.pod is not None
-    pod = src.pod
-    return lambda ends, packets: engine.workload(pod, Direction.EGRESS, ends, packets)
+    return Hop(HopKind.EGRESS, src.node, src.pod)
 
 
 def _ingress(engine: Engine, dst: Placed) -> Hop:
-    assert dst.pod is not None
-    pod = dst.pod
-    return lambda ends, packets: engine.workload(pod, Direction.INGRESS, ends, packets)
+    return Hop(HopKind.INGRESS, dst.node, dst.pod)
 
 
-HostHop = Callable[[View, Ends, IntervalSet], Outcome]
+def _host(engine: Engine, node: str, direction: Direction) -> Hop:
+    return Hop(HopKind.HOST_IN if direction is Direction.INGRESS else HopKind.HOST_OUT, node)
 
 
-def _on_node(engine: Engine, node: str, what: str, hop: HostHop) -> Hop:
+def _fwd_in(engine: Engine, node: str) -> Hop:
+    return Hop(HopKind.FORWARD_IN, node)
+
+
+def _fwd_out(engine: Engine, node: str) -> Hop:
+    return Hop(HopKind.FORWARD_OUT, node)
+
+
+def _to_own_host(src: Placed) -> Hop:
+    return Hop(HopKind.OWN_HOST, src.node)
+
+
+def _local_pod(src: Placed, dst: Placed) -> Hop:
+    return Hop(HopKind.LOCAL_POD, src.node)
+
+
+HostHop = Callable[[Engine, View, Ends, IntervalSet], Outcome]
+_ON_HOST: dict[HopKind, HostHop] = {
+    HopKind.HOST_IN: Engine.host_in,
+    HopKind.HOST_OUT: Engine.host_out,
+    HopKind.FORWARD_IN: Engine.forward_in,
+    HopKind.FORWARD_OUT: Engine.forward_out,
+}
+_OWN_HOST = (
+    "DefaultEndpointToHostAction (FelixConfiguration: Drop, Return or Accept) for traffic "
+    "from a pod to its own node"
+)
+_LOCAL_POD = "host to local pod is not policed (felix rules/static.go filterOutputChain)"
+
+
+def run_hop(engine: Engine, hop: Hop, ends: Ends, packets: IntervalSet) -> Outcome:
+    if hop.pod is not None:
+        direction = Direction.EGRESS if hop.kind is HopKind.EGRESS else Direction.INGRESS
+        return engine.workload(hop.pod, direction, ends, packets)
+    label = f"{hop.kind}: node {hop.node}"
+    if hop.kind is HopKind.OWN_HOST:
+        return Outcome().add(
+            packets, Step(label, Verdict.UNKNOWN, By.UNKNOWN, _OWN_HOST), _OWN_HOST
+        )
+    if hop.kind is HopKind.LOCAL_POD:
+        return Outcome().add(packets, Step(label, Verdict.ALLOW, By.NOT_POLICED, _LOCAL_POD))
+    return _on_node(engine, hop, label, ends, packets)
+
+
+def _on_node(engine: Engine, hop: Hop, label: str, ends: Ends, packets: IntervalSet) -> Outcome:
     """A node's host endpoint hop: Calico only polices interfaces it knows (overview.mdx)."""
-
-    def run(ends: Ends, packets: IntervalSet) -> Outcome:
-        chosen = host_endpoint_of(engine, node)
-        if isinstance(chosen, View):
-            return hop(chosen, ends, packets)
-        label = f"{what}: node {node}"
-        if chosen is None:
-            detail = f"node {node} has no host endpoint: Calico does not police its interfaces"
-            return Outcome().add(packets, Step(label, Verdict.ALLOW, By.NOT_POLICED, detail))
-        return Outcome().add(packets, Step(label, Verdict.UNKNOWN, By.UNKNOWN, chosen), chosen)
-
-    return run
+    chosen = host_endpoint_of(engine, hop.node)
+    if isinstance(chosen, View):
+        return _ON_HOST[hop.kind](engine, chosen, ends, packets)
+    if chosen is None:
+        detail = f"node {hop.node} has no host endpoint: Calico does not police its interfaces"
+        return Outcome().add(packets, Step(label, Verdict.ALLOW, By.NOT_POLICED, detail))
+    return Outcome().add(packets, Step(label, Verdict.UNKNOWN, By.UNKNOWN, chosen), chosen)
 
 
 def host_endpoint_of(engine: Engine, node: str) -> View | str | None:
@@ -220,47 +277,6 @@ def host_endpoint_of(engine: Engine, node: str) -> View | str | None:
         f"which of node {node}'s host endpoints ({names}) polices the traffic: it depends on "
         "the interface the packet uses, which the repository does not say"
     )
-
-
-def _host(engine: Engine, node: str, direction: Direction) -> Hop:
-    if direction is Direction.INGRESS:
-        return _on_node(engine, node, "destination ingress", engine.host_in)
-    return _on_node(engine, node, "source egress", engine.host_out)
-
-
-def _fwd_in(engine: Engine, node: str) -> Hop:
-    return _on_node(engine, node, "node forward (ingress)", engine.forward_in)
-
-
-def _fwd_out(engine: Engine, node: str) -> Hop:
-    return _on_node(engine, node, "node forward (egress)", engine.forward_out)
-
-
-_OWN_HOST = (
-    "DefaultEndpointToHostAction (FelixConfiguration: Drop, Return or Accept) for traffic "
-    "from a pod to its own node"
-)
-
-
-def _to_own_host(src: Placed) -> Hop:
-    label = f"pod to its own node {src.node}"
-
-    def run(ends: Ends, packets: IntervalSet) -> Outcome:
-        return Outcome().add(
-            packets, Step(label, Verdict.UNKNOWN, By.UNKNOWN, _OWN_HOST), _OWN_HOST
-        )
-
-    return run
-
-
-def _local_pod(src: Placed, dst: Placed) -> Hop:
-    label = f"node {src.node} to its own pod"
-    detail = "host to local pod is not policed (felix rules/static.go filterOutputChain)"
-
-    def run(ends: Ends, packets: IntervalSet) -> Outcome:
-        return Outcome().add(packets, Step(label, Verdict.ALLOW, By.NOT_POLICED, detail))
-
-    return run
 
 
 # --- a flow --------------------------------------------------------------------------------
@@ -290,7 +306,7 @@ class FlowOutcome:
 def flow(engine: Engine, src: Placed, dst: Placed, packets: IntervalSet) -> FlowOutcome:
     ends = ends_of(engine, src, dst)
     found = routes(engine, src, dst)
-    outcomes = [_run(r, ends, packets) for r in found]
+    outcomes = [_run(engine, r, ends, packets) for r in found]
     first = outcomes[0]
     if len(outcomes) == 1:
         return FlowOutcome(first, first, found[0].assumptions)
@@ -303,8 +319,8 @@ def flow(engine: Engine, src: Placed, dst: Placed, packets: IntervalSet) -> Flow
     return FlowOutcome(first, combined, ())
 
 
-def _run(route: Route, ends: Ends, packets: IntervalSet) -> Outcome:
+def _run(engine: Engine, route: Route, ends: Ends, packets: IntervalSet) -> Outcome:
     outcome = Outcome(allow=packets)
     for hop in route.hops:
-        outcome = outcome.then(hop(ends, packets))
+        outcome = outcome.then(run_hop(engine, hop, ends, packets))
     return outcome

@@ -8,10 +8,11 @@ from typing import Any
 
 from reconciler.connectivity.classes import PeerClass, peer_classes
 from reconciler.connectivity.diff import class_pairs, external, representatives, show_peers
-from reconciler.connectivity.flows import PeerError, flow
+from reconciler.connectivity.flows import PeerError
 from reconciler.connectivity.hops import Engine
 from reconciler.connectivity.intervals import IntervalSet
-from reconciler.connectivity.packets import ALL_PACKETS, show_packets
+from reconciler.connectivity.packets import show_packets
+from reconciler.connectivity.pairwise import Pairwise
 from reconciler.connectivity.world import World
 
 
@@ -47,18 +48,19 @@ _Key = tuple[IntervalSet, IntervalSet, bool | None]
 def reach_map(world: World) -> ReachMap:
     engine = Engine(world)
     classes = peer_classes([engine])
+    pairwise = Pairwise(engine, classes)
     found: dict[tuple[str, _Key], list[PeerClass]] = defaultdict(list)
     sources: dict[str, PeerClass] = {}
     for src, dst in class_pairs(classes):
         for a, b, same_node in representatives(src, dst):
             try:
-                combined = flow(engine, a, b, ALL_PACKETS).combined
+                verdicts = pairwise.verdicts(src, dst, (a, b))
             except PeerError:
                 continue
-            unknown = ALL_PACKETS - combined.allow - combined.deny
-            if combined.allow or unknown:
+            unknown = verdicts.unknown
+            if verdicts.allow or unknown:
                 sources[src.label] = src
-                found[(src.label, (combined.allow, unknown, same_node))].append(dst)
+                found[(src.label, (verdicts.allow, unknown, same_node))].append(dst)
     return ReachMap(tuple(_grouped(found, sources, external(classes))), len(classes))
 
 

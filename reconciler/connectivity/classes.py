@@ -30,17 +30,23 @@ class PeerClass:
     members: tuple[Placed, ...]  # pods or nodes; empty for addresses
     addresses: IntervalSet  # for an address class: the addresses it stands for
     label: str
+    representative: Placed
+    by_node: Mapping[str, tuple[Placed, ...]]  # up to two members per node
 
-    @property
-    def representative(self) -> Placed:
-        if self.members:
-            return self.members[0]
-        first = self.addresses.first()
-        return Placed(Peer(PeerKind.CIDR, addr.show_address(first)), first)
-
-    @property
-    def nodes(self) -> frozenset[str]:
-        return frozenset(m.node for m in self.members)
+    @staticmethod
+    def make(
+        kind: PeerKind, members: Sequence[Placed], addresses: IntervalSet, label: str
+    ) -> PeerClass:
+        if members:
+            rep = members[0]
+        else:
+            first = addresses.first()
+            rep = Placed(Peer(PeerKind.CIDR, addr.show_address(first)), first)
+        by_node: dict[str, tuple[Placed, ...]] = {}
+        for m in members:
+            if len(by_node.get(m.node, ())) < 2:
+                by_node[m.node] = (*by_node.get(m.node, ()), m)
+        return PeerClass(kind, tuple(members), addresses, label, rep, by_node)
 
 
 def peer_classes(engines: Sequence[Engine]) -> list[PeerClass]:
@@ -184,17 +190,17 @@ def _pod_class(members: list[Placed]) -> PeerClass:
     shown = ",".join(f"{k}={v}" if v else k for k, v in sorted(common.items()))
     names = _names([p.name.split("/", 1)[1] for p in pods])
     what = f"pods {shown} in ns {namespace}" if shown else f"pods in ns {namespace}"
-    return PeerClass(PeerKind.POD, tuple(members), IntervalSet(), f"{what} ({names})")
+    return PeerClass.make(PeerKind.POD, members, IntervalSet(), f"{what} ({names})")
 
 
 def _node_class(members: list[Placed]) -> PeerClass:
     names = _names([m.node for m in members])
-    return PeerClass(PeerKind.NODE, tuple(members), IntervalSet(), f"node {names}")
+    return PeerClass.make(PeerKind.NODE, members, IntervalSet(), f"node {names}")
 
 
 def _address_class(addresses: IntervalSet) -> PeerClass:
     label = f"addresses {addr.show_addresses(addresses)}"
-    return PeerClass(PeerKind.CIDR, (), addresses, label)
+    return PeerClass.make(PeerKind.CIDR, (), addresses, label)
 
 
 def _common_labels(labels: Sequence[Mapping[str, str]]) -> dict[str, str]:

@@ -9,18 +9,18 @@ skipped: their verdicts cannot differ.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from reconciler.connectivity.addresses import show_addresses
 from reconciler.connectivity.classes import PeerClass, peer_classes
-from reconciler.connectivity.flows import FlowOutcome, PeerError, PeerKind, Placed, flow
+from reconciler.connectivity.flows import FlowOutcome, PeerKind, Placed, flow
 from reconciler.connectivity.hops import Engine
 from reconciler.connectivity.intervals import IntervalSet
 from reconciler.connectivity.outcome import Outcome, Step, Verdict
 from reconciler.connectivity.packets import ALL_PACKETS, show_packets
-from reconciler.connectivity.pairwise import Pairwise
+from reconciler.connectivity.pairwise import Cell, Pairwise, representatives
 from reconciler.connectivity.world import World
 
 
@@ -71,8 +71,7 @@ class ClassChange:
 class Diff:
     changes: tuple[Change, ...]
     raw: tuple[ClassChange, ...]
-    pairs: int  # member pairs considered (one per class pair and topology)
-    evaluated: int  # of them, evaluated (the rest read identical policies in both worlds)
+    pairs: int  # class pairs compared (one per topology that occurs)
     classes: int
 
     def covering(self, src: Placed, dst: Placed, packet: int) -> ClassChange | None:
@@ -90,115 +89,35 @@ class Diff:
             "changes": [c.as_json() for c in self.changes],
             "classes": self.classes,
             "pairs": self.pairs,
-            "evaluated": self.evaluated,
         }
 
 
 def diff(base: World, head: World) -> Diff:
     engines = (Engine(base), Engine(head))
     classes = peer_classes(engines)
-    fast = (Pairwise(engines[0], classes), Pairwise(engines[1], classes))
-    same = _Fingerprints(engines)
+    before = Pairwise(engines[0], classes).matrix(classes)
+    after = Pairwise(engines[1], classes).matrix(classes)
     raw: list[ClassChange] = []
-    pairs = evaluated = 0
-    for src, dst in class_pairs(classes):
-        for a, b, same_node in representatives(src, dst):
-            pairs += 1
-            if same.unchanged(a, b):
-                continue
-            evaluated += 1
-            if _differs(fast, src, dst, (a, b)):
-                raw += _compare(engines, src, dst, (a, b, same_node))
-    free = external(classes)
-    return Diff(tuple(group_changes(raw, free)), tuple(raw), pairs, evaluated, len(classes))
-
-
-def _differs(
-    fast: tuple[Pairwise, Pairwise], src: PeerClass, dst: PeerClass, pair: tuple[Placed, Placed]
-) -> bool:
-    try:
-        return fast[0].verdicts(src, dst, pair) != fast[1].verdicts(src, dst, pair)
-    except PeerError:
-        return False
-
-
-def class_pairs(classes: Sequence[PeerClass]) -> Iterator[tuple[PeerClass, PeerClass]]:
-    for src in classes:
-        for dst in classes:
-            if src.kind is PeerKind.CIDR and dst.kind is PeerKind.CIDR:
-                continue
-            yield src, dst
-
-
-def representatives(src: PeerClass, dst: PeerClass) -> list[tuple[Placed, Placed, bool | None]]:
-    """A member pair per topology that occurs: on one node, and on different nodes."""
-    if not src.members or not dst.members:
-        return [(src.representative, dst.representative, None)]
-    out: list[tuple[Placed, Placed, bool | None]] = []
-    same = next(
-        ((a, b) for a in src.members for b in dst.members if a.node == b.node and a.peer != b.peer),
-        None,
-    )
-    apart = next(((a, b) for a in src.members for b in dst.members if a.node != b.node), None)
-    if same is not None and not (src.kind is dst.kind is PeerKind.NODE):
-        out.append((*same, True))
-    if apart is not None:
-        out.append((*apart, False))
-    return out
-
-
-class _Fingerprints:
-    """What a peer's hops read in each world: the policies governing it and its node."""
-
-    def __init__(self, engines: tuple[Engine, Engine]) -> None:
-        self.engines = engines
-        base, head = engines[0].world, engines[1].world
-        self.same_world = (
-            base.pods == head.pods
-            and base.hosts == head.hosts
-            and base.sets == head.sets
-            and base.tiers == head.tiers
-            and base.flavour == head.flavour
-        )
-        self._memo: dict[str, bool] = {}
-
-    def unchanged(self, a: Placed, b: Placed) -> bool:
-        return self.same_world and self._same(a) and self._same(b)
-
-    def _same(self, peer: Placed) -> bool:
-        key = str(peer.peer)
-        if key not in self._memo:
-            self._memo[key] = self._print(0, peer) == self._print(1, peer)
-        return self._memo[key]
-
-    def _print(self, i: int, peer: Placed) -> tuple[object, ...]:
-        world = self.engines[i].world
-        mine = peer.pod or next(iter(world.hosts_of(peer.node)), None)
-        node_heps = world.hosts_of(peer.node) if peer.node else ()
-        governing = [p for p in world.policies if mine is not None and p.selects.matches(mine)]
-        node_policies = [p for p in world.policies for h in node_heps if p.selects.matches(h)]
-        return (tuple(governing), tuple(node_policies))
+    for cell, was in before.items():
+        if after.get(cell) != was:
+            raw += _compare(engines, classes, cell)
+    return Diff(tuple(group_changes(raw, external(classes))), tuple(raw), len(before), len(classes))
 
 
 def _compare(
-    engines: tuple[Engine, Engine],
-    src: PeerClass,
-    dst: PeerClass,
-    pair: tuple[Placed, Placed, bool | None],
+    engines: tuple[Engine, Engine], classes: Sequence[PeerClass], cell: Cell
 ) -> list[ClassChange]:
-    a, b, same_node = pair
-    try:
-        before = flow(engines[0], a, b, ALL_PACKETS)
-        after = flow(engines[1], a, b, ALL_PACKETS)
-    except PeerError:
-        return []
+    """The traces of one changed pair, to say which policies cause the change."""
+    si, di, same_node = cell
+    src, dst = classes[si], classes[di]
+    pair = next((a, b) for a, b, same in representatives(src, dst) if same is same_node)
+    before = flow(engines[0], *pair, ALL_PACKETS)
+    after = flow(engines[1], *pair, ALL_PACKETS)
     out = []
     for was in Verdict:
         for now in Verdict:
-            if was is now:
-                continue
             packets = _part(before.combined, was) & _part(after.combined, now)
-            if packets:
+            if was is not now and packets:
                 why = _because(before, after, packets)
                 out.append(ClassChange(src, dst, packets, was, now, why, same_node))
     return out

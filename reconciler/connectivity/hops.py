@@ -54,6 +54,14 @@ class Engine:
         self.world = world
         self._governing: dict[tuple[str, Direction, bool], tuple[Policy, ...]] = {}
         self._owners: dict[int, tuple[View, ...]] = {}
+        self._forwarding: dict[str, tuple[Policy, ...]] = {}
+
+    def forwarding(self, hep: View) -> tuple[Policy, ...]:
+        """The normal applyOnForward policies selecting a host endpoint."""
+        if hep.name not in self._forwarding:
+            found = (p for p in self.world.policies if _forwards(p) and p.selects.matches(hep))
+            self._forwarding[hep.name] = tuple(found)
+        return self._forwarding[hep.name]
 
     def owners(self, address: int) -> tuple[View, ...]:
         if address not in self._owners:
@@ -244,7 +252,7 @@ class Engine:
     ) -> Outcome:
         """forwarded.mdx: allowed by default if no applyOnForward policy applies. endpoints.go
         renders that default only when no forward tier exists at all for the endpoint."""
-        forward = [p for p in self.world.policies if _forwards(p) and p.selects.matches(hep)]
+        forward = self.forwarding(hep)
         mine = [p for p in forward if direction in p.types]
         if not forward:
             return Outcome().add(packets, _default_forward(hop))

@@ -23,6 +23,25 @@ def _normalise(spans: Iterable[Span]) -> tuple[Span, ...]:
     return tuple(merged)
 
 
+def _merge(a: tuple[Span, ...], b: tuple[Span, ...]) -> tuple[Span, ...]:
+    """Union of two normalised span lists in one pass."""
+    merged: list[Span] = []
+    i = j = 0
+    while i < len(a) or j < len(b):
+        if j == len(b) or (i < len(a) and a[i][0] <= b[j][0]):
+            lo, hi = a[i]
+            i += 1
+        else:
+            lo, hi = b[j]
+            j += 1
+        if merged and lo <= merged[-1][1] + 1:
+            if hi > merged[-1][1]:
+                merged[-1] = (merged[-1][0], hi)
+        else:
+            merged.append((lo, hi))
+    return tuple(merged)
+
+
 @dataclass(frozen=True, slots=True)
 class IntervalSet:
     spans: tuple[Span, ...] = ()
@@ -45,13 +64,17 @@ class IntervalSet:
         return any(lo <= value <= hi for lo, hi in self.spans)
 
     def __or__(self, other: IntervalSet) -> IntervalSet:
-        if not other.spans:
+        if not other.spans or other.spans == self.spans:
             return self
         if not self.spans:
             return other
-        return IntervalSet(_normalise((*self.spans, *other.spans)))
+        return IntervalSet(_merge(self.spans, other.spans))
 
     def __and__(self, other: IntervalSet) -> IntervalSet:
+        if self.spans == other.spans or not self.spans:
+            return self
+        if not other.spans:
+            return other
         out: list[Span] = []
         a, b, i, j = self.spans, other.spans, 0, 0
         while i < len(a) and j < len(b):

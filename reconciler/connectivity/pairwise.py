@@ -9,6 +9,7 @@ at once. A pair's verdict is then the intersection of its hops' cached results.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
@@ -17,8 +18,8 @@ from reconciler.connectivity.classes import PeerClass
 from reconciler.connectivity.flows import (
     Hop,
     HopKind,
+    PeerKind,
     Placed,
-    Route,
     ends_of,
     host_endpoint_of,
     routes,
@@ -43,6 +44,8 @@ class Verdicts:
         return ALL_PACKETS - self.allow - self.deny
 
 
+Cell = tuple[int, int, bool | None]  # source class, destination class, same node
+_Compiled = tuple[tuple[tuple[int, Hop, list[Hashable], list[Hashable]], ...], ...]
 _WORKLOAD = {HopKind.EGRESS: Direction.EGRESS, HopKind.INGRESS: Direction.INGRESS}
 
 
@@ -54,40 +57,100 @@ class Pairwise:
         self.owners = [engine.owners(r.address) for r in self.reps]
         self._bits: dict[Side, int] = {}
         self._groups: dict[tuple[tuple[str, str], str], list[Hashable]] = {}
-        self._hops: dict[tuple[object, ...], Verdicts] = {}
+        self._hops: dict[tuple[int, Hashable, Hashable], Verdicts] = {}
         self._routes: dict[tuple[object, ...], Verdicts] = {}
+        self._combined: dict[tuple[tuple[int, ...], ...], Verdicts] = {}
+        self._interned: dict[Verdicts, Verdicts] = {}
+        self._routes_of: dict[tuple[str, str], _Compiled] = {}
+        self._hop_ids: dict[tuple[str, str], int] = {}
+
+    def matrix(self, classes: Sequence[PeerClass]) -> dict[Cell, Verdicts]:
+        """Every pair of classes (by index) and topology: same node, across nodes, or None
+        where it does not matter. Address classes share their routes, so they are grouped
+        by what each route's hops can tell apart before anything is evaluated."""
+        out: dict[Cell, Verdicts] = {}
+        ends = [i for i, c in enumerate(classes) if c.kind is not PeerKind.CIDR]
+        addresses = [i for i, c in enumerate(classes) if c.kind is PeerKind.CIDR]
+        for si in ends:
+            for di in ends:
+                for a, b, same in representatives(classes[si], classes[di]):
+                    out[(si, di, same)] = self.verdicts(classes[si], classes[di], (a, b))
+        for i in ends:
+            self._with_addresses(classes, i, addresses, out)
+        return out
+
+    def _with_addresses(
+        self, classes: Sequence[PeerClass], i: int, addresses: list[int], out: dict[Cell, Verdicts]
+    ) -> None:
+        if not addresses:
+            return
+        one = classes[i]
+        for outbound in (True, False):
+            other = classes[addresses[0]]
+            pair = (one.representative, other.representative)
+            pair = pair if outbound else (pair[1], pair[0])
+            compiled = self._compiled(*((one, other) if outbound else (other, one)), pair)
+            groups: dict[tuple[object, ...], list[int]] = defaultdict(list)
+            for j in addresses:
+                si, di = (i, j) if outbound else (j, i)
+                groups[_key(compiled, si, di)].append(j)
+            for members in groups.values():
+                j = members[0]
+                src, dst = (one, classes[j]) if outbound else (classes[j], one)
+                found = self.verdicts(src, dst, (src.representative, dst.representative))
+                for j in members:
+                    out[(i, j, None) if outbound else (j, i, None)] = found
 
     def verdicts(self, src: PeerClass, dst: PeerClass, pair: tuple[Placed, Placed]) -> Verdicts:
         si, di = self.index[src.label], self.index[dst.label]
-        found = routes(self.engine, *pair)
-        keys = tuple(tuple(self._hop_key(h, si, di) for h in r.hops) for r in found)
-        if keys not in self._routes:
-            self._routes[keys] = self._combine(found, keys, pair)
-        return self._routes[keys]
+        compiled = self._compiled(src, dst, pair)
+        key = _key(compiled, si, di)
+        found = self._routes.get(key)
+        if found is None:
+            hops = tuple(
+                tuple(
+                    self._hop(hop, k, pair) for (_, hop, _, _), k in zip(route, keys, strict=True)
+                )
+                for route, keys in zip(compiled, key, strict=True)
+            )
+            ids = tuple(tuple(id(v) for v in route) for route in hops)
+            found = self._combined.get(ids)
+            if found is None:
+                found = self._combined[ids] = _combine(hops)
+            self._routes[key] = found
+        return found
 
-    def _combine(
-        self,
-        found: Sequence[Route],
-        keys: tuple[tuple[tuple[object, ...], ...], ...],
-        pair: tuple[Placed, Placed],
+    def _compiled(self, src: PeerClass, dst: PeerClass, pair: tuple[Placed, Placed]) -> _Compiled:
+        """The routes of a pair with each hop's groupings; shared by every address class."""
+        a, b = pair
+        cache = (
+            str(a.peer) if src.kind is not PeerKind.CIDR else "*",
+            str(b.peer) if dst.kind is not PeerKind.CIDR else "*",
+        )
+        found = self._routes_of.get(cache)
+        if found is None:
+            found = tuple(
+                tuple(
+                    (self._hop_id(h), h, self._group(h, "src"), self._group(h, "dst"))
+                    for h in route.hops
+                )
+                for route in routes(self.engine, a, b)
+            )
+            self._routes_of[cache] = found
+        return found
+
+    def _hop_id(self, hop: Hop) -> int:
+        return self._hop_ids.setdefault(hop.key, len(self._hop_ids))
+
+    def _hop(
+        self, hop: Hop, key: tuple[int, Hashable, Hashable], pair: tuple[Placed, Placed]
     ) -> Verdicts:
-        allow, deny = ALL_PACKETS, ALL_PACKETS
-        for route, route_keys in zip(found, keys, strict=True):
-            r_allow, r_deny = ALL_PACKETS, IntervalSet()
-            for hop, key in zip(route.hops, route_keys, strict=True):
-                one = self._hop(hop, key, pair)
-                r_allow, r_deny = r_allow & one.allow, r_deny | one.deny
-            allow, deny = allow & r_allow, deny & r_deny
-        return Verdicts(allow, deny)
-
-    def _hop(self, hop: Hop, key: tuple[object, ...], pair: tuple[Placed, Placed]) -> Verdicts:
-        if key not in self._hops:
+        found = self._hops.get(key)
+        if found is None:
             outcome = run_hop(self.engine, hop, ends_of(self.engine, *pair), ALL_PACKETS)
-            self._hops[key] = Verdicts(outcome.allow, outcome.deny)
-        return self._hops[key]
-
-    def _hop_key(self, hop: Hop, si: int, di: int) -> tuple[object, ...]:
-        return (hop.key, self._group(hop, "src")[si], self._group(hop, "dst")[di])
+            made = Verdicts(outcome.allow, outcome.deny)
+            found = self._hops[key] = self._interned.setdefault(made, made)
+        return found
 
     # --- groups ---------------------------------------------------------------------------
 
@@ -99,8 +162,11 @@ class Pairwise:
 
     def _grouping(self, rules: Sequence[Rule], which: str) -> list[Hashable]:
         sides = {r.source if which == "src" else r.destination for r in rules}
-        bits = [self._side_bits(s) for s in sides if s != Side()]
-        keys: list[Hashable] = [tuple((b >> i) & 1 for b in bits) for i in range(len(self.reps))]
+        codes = [0] * len(self.reps)
+        for j, side in enumerate(s for s in sides if s != Side()):
+            for i in _members(self._side_bits(side)):
+                codes[i] |= 1 << j
+        keys: list[Hashable] = list(codes)
         if which == "src" and any(r.ip_version for r in rules):
             keys = [(k, addr.version(r.address)) for k, r in zip(keys, self.reps, strict=True)]
         if which == "dst" and any(r.named.names or r.not_named.names for r in rules):
@@ -142,5 +208,66 @@ class Pairwise:
         ] + self._forward_rules(chosen)
 
     def _forward_rules(self, hep: View) -> list[Rule]:
-        forward = (p for p in self.engine.world.policies if p.apply_on_forward)
-        return [r for p in forward if p.selects.matches(hep) for r in (*p.ingress, *p.egress)]
+        return [r for p in self.engine.forwarding(hep) for r in (*p.ingress, *p.egress)]
+
+
+def _combine(routes_: tuple[tuple[Verdicts, ...], ...]) -> Verdicts:
+    """Hops in a row: allowed where all allow, denied where any denies; routes the repository
+    cannot choose between: decided only where they agree."""
+    allow, deny = ALL_PACKETS, ALL_PACKETS
+    for hops in routes_:
+        r_allow, r_deny = ALL_PACKETS, IntervalSet()
+        for one in hops:
+            r_allow, r_deny = r_allow & one.allow, r_deny | one.deny
+        allow, deny = allow & r_allow, deny & r_deny
+    return Verdicts(allow, deny)
+
+
+def _members(bits: int) -> list[int]:
+    """Indices of the set bits, lowest first."""
+    out = []
+    while bits:
+        low = bits & -bits
+        out.append(low.bit_length() - 1)
+        bits ^= low
+    return out
+
+
+def _key(
+    compiled: _Compiled, si: int, di: int
+) -> tuple[tuple[tuple[int, Hashable, Hashable], ...], ...]:
+    return tuple(tuple((h, sg[si], dg[di]) for h, _, sg, dg in route) for route in compiled)
+
+
+def representatives(src: PeerClass, dst: PeerClass) -> list[tuple[Placed, Placed, bool | None]]:
+    """A member pair per topology that occurs: on one node, and on different nodes."""
+    if not src.members or not dst.members:
+        return [(src.representative, dst.representative, None)]
+    out: list[tuple[Placed, Placed, bool | None]] = []
+    if not (src.kind is dst.kind is PeerKind.NODE):
+        same = _same_node(src, dst)
+        if same is not None:
+            out.append((*same, True))
+    apart = _apart(src, dst)
+    if apart is not None:
+        out.append((*apart, False))
+    return out
+
+
+def _same_node(src: PeerClass, dst: PeerClass) -> tuple[Placed, Placed] | None:
+    for node in src.by_node.keys() & dst.by_node.keys():
+        pairs = ((a, b) for a in src.by_node[node] for b in dst.by_node[node] if a.peer != b.peer)
+        found = next(pairs, None)
+        if found is not None:
+            return found
+    return None
+
+
+def _apart(src: PeerClass, dst: PeerClass) -> tuple[Placed, Placed] | None:
+    a = src.representative
+    b = next((m[0] for n, m in dst.by_node.items() if n != a.node), None)
+    if b is not None:
+        return a, b
+    b = dst.representative  # every member of dst is on a's node
+    a2 = next((m[0] for n, m in src.by_node.items() if n != b.node), None)
+    return (a2, b) if a2 is not None else None

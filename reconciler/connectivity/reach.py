@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.connectivity.classes import PeerClass, peer_classes
-from reconciler.connectivity.diff import class_pairs, external, representatives, show_peers
-from reconciler.connectivity.flows import PeerError
+from reconciler.connectivity.diff import external, show_peers
 from reconciler.connectivity.hops import Engine
 from reconciler.connectivity.intervals import IntervalSet
 from reconciler.connectivity.packets import show_packets
@@ -48,19 +47,13 @@ _Key = tuple[IntervalSet, IntervalSet, bool | None]
 def reach_map(world: World) -> ReachMap:
     engine = Engine(world)
     classes = peer_classes([engine])
-    pairwise = Pairwise(engine, classes)
     found: dict[tuple[str, _Key], list[PeerClass]] = defaultdict(list)
     sources: dict[str, PeerClass] = {}
-    for src, dst in class_pairs(classes):
-        for a, b, same_node in representatives(src, dst):
-            try:
-                verdicts = pairwise.verdicts(src, dst, (a, b))
-            except PeerError:
-                continue
-            unknown = verdicts.unknown
-            if verdicts.allow or unknown:
-                sources[src.label] = src
-                found[(src.label, (verdicts.allow, unknown, same_node))].append(dst)
+    for (si, di, same_node), verdicts in Pairwise(engine, classes).matrix(classes).items():
+        unknown = verdicts.unknown
+        if verdicts.allow or unknown:
+            src = sources[classes[si].label] = classes[si]
+            found[(src.label, (verdicts.allow, unknown, same_node))].append(classes[di])
     return ReachMap(tuple(_grouped(found, sources, external(classes))), len(classes))
 
 

@@ -44,7 +44,9 @@ def _topology(change: Change) -> str:
 
 def diff_text(result: Diff) -> str:
     if not result.changes:
-        return f"No flow changes ({result.classes} peer classes, {result.evaluated} evaluated)."
+        return (
+            f"No flow changes ({result.classes} peer classes, {result.pairs} class pairs compared)."
+        )
     lines = [f"{len(result.changes)} flow change(s):", ""]
     for c in result.changes:
         lines.append(

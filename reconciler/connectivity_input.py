@@ -12,6 +12,7 @@ from pathlib import Path
 
 from reconciler import generate
 from reconciler.connectivity import Facts, Flavour, World, build_world
+from reconciler.connectivity_online import unmanaged
 from reconciler.manifests import load_dir
 from reconciler.model import Resource, Severity
 
@@ -61,10 +62,10 @@ def render_repo(path: Path, facts: Facts) -> Rendered:
     return Rendered(resources, auto, tuple(notes))
 
 
-def world_of(
-    path: Path, facts: Facts, *, flavour: Flavour, extra: Sequence[Resource] = ()
-) -> World:
+def world_of(path: Path, facts: Facts, *, flavour: Flavour, live: Sequence[Resource] = ()) -> World:
+    """The repo rendered over the facts, plus the live objects it does not manage."""
     rendered = render_repo(path, facts)
+    extra = unmanaged(live, rendered.resources)
     world = build_world((*rendered.resources, *extra), facts, flavour=flavour, auto=rendered.auto)
     return World(
         policies=world.policies,

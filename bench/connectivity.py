@@ -22,6 +22,12 @@ from typing import Any
 
 import yaml
 
+from reconciler.connectivity import Facts, Flavour, evaluate, parse_packet, parse_peer
+from reconciler.connectivity.diff import diff
+from reconciler.connectivity.reach import reach_map
+from reconciler.connectivity_input import world_of
+from reconciler.inventory_file import read_inventory
+
 PHASES = ("load", "eval", "map", "diff")
 
 
@@ -180,12 +186,6 @@ def _edited(rnd: random.Random, obj: Any) -> Any:
 
 
 def run_phase(phase: str, root: Path) -> dict[str, Any]:
-    from reconciler.connectivity import Facts, Flavour, evaluate, parse_packet, parse_peer
-    from reconciler.connectivity.diff import diff
-    from reconciler.connectivity.reach import reach_map
-    from reconciler.connectivity_input import world_of
-    from reconciler.inventory_file import read_inventory
-
     start = time.perf_counter()
     inv = read_inventory(root / "inventory.yaml")
     facts = Facts(inv.nodes, inv.namespaces, inv.pods, inv.service_accounts)

@@ -123,14 +123,12 @@ class _Index:
         return (matched, chosen.profiles, chosen.named_ports)
 
     def address_classes(self) -> list[IntervalSet]:
-        taken = IntervalSet()
+        spans: list[Span] = []
         for engine in self.engines:
             world = engine.world
-            for pod in world.pods:
-                taken = taken | pod.addresses
-            for info in world.nodes.values():
-                if info.address is not None:
-                    taken = taken | IntervalSet.point(info.address)
+            spans += (span for pod in world.pods for span in pod.addresses)
+            spans += ((n.address, n.address) for n in world.nodes.values() if n.address is not None)
+        taken = IntervalSet.of(spans)
         groups: dict[tuple[bool, ...], list[Span]] = defaultdict(list)
         for span in _atoms(self.boundaries, taken):
             groups[tuple(lo <= span[0] <= hi for lo, hi in self.boundaries)].append(span)

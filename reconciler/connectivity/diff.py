@@ -150,10 +150,7 @@ def _who(step: Step) -> str:
 
 
 def external(classes: Sequence[PeerClass]) -> IntervalSet:
-    out = IntervalSet()
-    for c in classes:
-        out = out | c.addresses
-    return out
+    return IntervalSet.of(span for c in classes for span in c.addresses)
 
 
 def group_changes(raw: Sequence[ClassChange], free: IntervalSet) -> list[Change]:
@@ -174,9 +171,7 @@ def group_changes(raw: Sequence[ClassChange], free: IntervalSet) -> list[Change]
 
 def show_peers(classes: Sequence[PeerClass], free: IntervalSet) -> str:
     labels = [c.label for c in classes if c.kind is not PeerKind.CIDR]
-    addresses = IntervalSet()
-    for c in classes:
-        addresses = addresses | c.addresses
+    addresses = IntervalSet.of(span for c in classes for span in c.addresses)
     if addresses:
         labels.append(_showexternal(addresses, free))
     return "; ".join(labels)

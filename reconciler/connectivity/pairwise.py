@@ -63,6 +63,7 @@ class Pairwise:
         self._interned: dict[Verdicts, Verdicts] = {}
         self._routes_of: dict[tuple[str, str], _Compiled] = {}
         self._hop_ids: dict[tuple[str, str], int] = {}
+        self._parts: dict[tuple[str, str], tuple[int, Hop, list[Hashable], list[Hashable]]] = {}
 
     def matrix(self, classes: Sequence[PeerClass]) -> dict[Cell, Verdicts]:
         """Every pair of classes (by index) and topology: same node, across nodes, or None
@@ -73,8 +74,11 @@ class Pairwise:
         addresses = [i for i, c in enumerate(classes) if c.kind is PeerKind.CIDR]
         for si in ends:
             for di in ends:
-                for a, b, same in representatives(classes[si], classes[di]):
-                    out[(si, di, same)] = self.verdicts(classes[si], classes[di], (a, b))
+                src, dst = classes[si], classes[di]
+                pods = src.kind is dst.kind is PeerKind.POD
+                for a, b, same in representatives(src, dst):
+                    compiled = self._pod_routes(a, b) if pods else self._compiled(src, dst, (a, b))
+                    out[(si, di, same)] = self._evaluate(compiled, si, di, (a, b))
         for i in ends:
             self._with_addresses(classes, i, addresses, out)
         return out
@@ -103,7 +107,11 @@ class Pairwise:
 
     def verdicts(self, src: PeerClass, dst: PeerClass, pair: tuple[Placed, Placed]) -> Verdicts:
         si, di = self.index[src.label], self.index[dst.label]
-        compiled = self._compiled(src, dst, pair)
+        return self._evaluate(self._compiled(src, dst, pair), si, di, pair)
+
+    def _evaluate(
+        self, compiled: _Compiled, si: int, di: int, pair: tuple[Placed, Placed]
+    ) -> Verdicts:
         key = _key(compiled, si, di)
         found = self._routes.get(key)
         if found is None:
@@ -137,6 +145,23 @@ class Pairwise:
                 for route in routes(self.engine, a, b)
             )
             self._routes_of[cache] = found
+        return found
+
+    def _pod_routes(self, a: Placed, b: Placed) -> _Compiled:
+        """flows.routes for two pods, assembled from per-hop parts cached across pairs."""
+        egress = self._part(Hop(HopKind.EGRESS, a.node, a.pod))
+        ingress = self._part(Hop(HopKind.INGRESS, b.node, b.pod))
+        if a.node == b.node:
+            return ((egress, ingress),)
+        out = self._part(Hop(HopKind.FORWARD_OUT, a.node))
+        into = self._part(Hop(HopKind.FORWARD_IN, b.node))
+        return ((egress, out, into, ingress), (egress, ingress))
+
+    def _part(self, hop: Hop) -> tuple[int, Hop, list[Hashable], list[Hashable]]:
+        found = self._parts.get(hop.key)
+        if found is None:
+            found = (self._hop_id(hop), hop, self._group(hop, "src"), self._group(hop, "dst"))
+            self._parts[hop.key] = found
         return found
 
     def _hop_id(self, hop: Hop) -> int:

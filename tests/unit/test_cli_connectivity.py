@@ -4,6 +4,7 @@ the exit codes and JSON shape scripts depend on (issue 15), and what the repo re
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,56 @@ def test_a_broken_inventory_names_file_and_line(tmp_path: Path) -> None:
         str(bad),
     )
     assert code == 2 and f"{bad}:4" in output
+
+
+def _copy(tmp_path: Path, old: str, new: str) -> str:
+    head = tmp_path / "head"
+    shutil.copytree(REPO, head)
+    path = head / "global" / "cluster-defaults.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    return str(head)
+
+
+def test_diff_of_a_repo_with_itself_exits_0() -> None:
+    code, output = run("diff", "--base", REPO, "--head", REPO, "--inventory", INVENTORY)
+    assert code == 0 and "No flow changes" in output
+
+
+def test_exempting_shop_from_the_default_deny_changes_no_flow(tmp_path: Path) -> None:
+    # The issue-15 example: plan shows a field change, yet allow-ping-in-cluster still selects
+    # every pod in shop, so its tier still ends in a drop (calico-semantics.md "End of tier").
+    head = _copy(tmp_path, "'cattle-system'}", "'cattle-system', 'shop'}")
+    code, output = run("diff", "--base", REPO, "--head", head, "--inventory", INVENTORY)
+    assert code == 0, output
+
+
+def test_diff_names_the_flows_and_the_policy_that_changed_them(tmp_path: Path) -> None:
+    # Negative control of the test above: allowing DNS to pods in allow-platform-egress opens
+    # udp/53 from every pod whose destination accepts it.
+    dns = (
+        "          - 6443\n"
+        "    - action: Allow\n      protocol: UDP\n      destination:\n        ports: [53]"
+    )
+    head = _copy(tmp_path, "          - 6443", dns)
+    args = ("diff", "--base", REPO, "--head", head, "--inventory", INVENTORY)
+    code, output = run(*args, "-o", "json")
+    assert code == 1
+    changes = json.loads(output)["changes"]
+    opened = [c for c in changes if c["after"] == "allow"]
+    assert opened and all(c["ports"] == "udp/53" for c in opened)
+    assert all(any("allow-platform-egress" in b for b in c["because"]) for c in opened)
+    code, markdown = run(*args, "-o", "markdown")
+    assert code == 1 and markdown.startswith("**Connectivity:**") and "| udp/53 |" not in markdown
+    assert "`udp/53`" in markdown
+
+
+def test_map_shows_failsafe_ports_open_to_the_world() -> None:
+    code, output = run("map", REPO, "--inventory", INVENTORY, "-o", "json")
+    assert code == 0
+    rows = json.loads(output)["reach"]
+    to_nodes = [
+        r for r in rows if r["from"].startswith("addresses 0.0.0.0/5") and "node" in r["to"]
+    ]
+    assert to_nodes and "tcp/22" in to_nodes[0]["allowed"] and "6443" in to_nodes[0]["allowed"]

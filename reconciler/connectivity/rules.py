@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -42,14 +42,13 @@ class Side:
     match: Match | None = None
     not_match: Match | None = None
 
-    def matches(self, address: int, views: Iterable[View]) -> bool:
+    def matches(self, address: int, owners: Sequence[View]) -> bool:
+        """`owners`: the views whose addresses hold `address` (World.owners): a selector
+        matches an address through the endpoints and sets it belongs to."""
         if self.nets is not None and address not in self.nets:
             return False
         if self.not_nets is not None and address in self.not_nets:
             return False
-        if self.match is None and self.not_match is None:
-            return True
-        owners = [v for v in views if address in v.addresses]
         if self.match is not None and not any(self.match.matches(v) for v in owners):
             return False
         return self.not_match is None or not any(self.not_match.matches(v) for v in owners)
@@ -95,7 +94,7 @@ class Rule:
         return matched - (self.not_fixed | self.not_named.resolve(destination))
 
     def addresses_match(
-        self, src: int, src_views: Iterable[View], dst: int, dst_views: Iterable[View]
+        self, src: int, src_views: Sequence[View], dst: int, dst_views: Sequence[View]
     ) -> bool:
         if self.ip_version is not None and addr.version(src) != self.ip_version:
             return False

@@ -95,8 +95,9 @@ class Diff:
 def diff(base: World, head: World) -> Diff:
     engines = (Engine(base), Engine(head))
     classes = peer_classes(engines)
-    before = Pairwise(engines[0], classes).matrix(classes)
-    after = Pairwise(engines[1], classes).matrix(classes)
+    first = Pairwise(engines[0], classes)
+    before = first.matrix(classes)
+    after = Pairwise(engines[1], classes, reuse=first).matrix(classes)
     raw: list[ClassChange] = []
     for cell, was in before.items():
         if after.get(cell) != was:

@@ -50,8 +50,14 @@ _WORKLOAD = {HopKind.EGRESS: Direction.EGRESS, HopKind.INGRESS: Direction.INGRES
 
 
 class Pairwise:
-    def __init__(self, engine: Engine, classes: Sequence[PeerClass]) -> None:
+    def __init__(
+        self, engine: Engine, classes: Sequence[PeerClass], *, reuse: Pairwise | None = None
+    ) -> None:
+        """`reuse`: the other world of a diff, whose hop results this one takes over for
+        every hop that reads the same policies and endpoints in both worlds."""
         self.engine = engine
+        self.reuse = reuse if reuse is not None and _same_endpoints(engine, reuse.engine) else None
+        self._stable: dict[tuple[str, str], bool] = {}
         self.index = {c.label: i for i, c in enumerate(classes)}
         self.reps = [c.representative for c in classes]
         self.owners = [engine.owners(r.address) for r in self.reps]
@@ -62,7 +68,7 @@ class Pairwise:
         self._combined: dict[tuple[tuple[int, ...], ...], Verdicts] = {}
         self._interned: dict[Verdicts, Verdicts] = {}
         self._routes_of: dict[tuple[str, str], _Compiled] = {}
-        self._hop_ids: dict[tuple[str, str], int] = {}
+        self._hop_ids: dict[tuple[str, str], int] = reuse._hop_ids if reuse else {}
         self._parts: dict[tuple[str, str], tuple[int, Hop, list[Hashable], list[Hashable]]] = {}
 
     def matrix(self, classes: Sequence[PeerClass]) -> dict[Cell, Verdicts]:
@@ -171,11 +177,19 @@ class Pairwise:
         self, hop: Hop, key: tuple[int, Hashable, Hashable], pair: tuple[Placed, Placed]
     ) -> Verdicts:
         found = self._hops.get(key)
+        if found is None and self.reuse is not None and self._reads_the_same(hop):
+            found = self.reuse._hops.get(key)
         if found is None:
             outcome = run_hop(self.engine, hop, ends_of(self.engine, *pair), ALL_PACKETS)
             made = Verdicts(outcome.allow, outcome.deny)
             found = self._hops[key] = self._interned.setdefault(made, made)
         return found
+
+    def _reads_the_same(self, hop: Hop) -> bool:
+        if hop.key not in self._stable:
+            assert self.reuse is not None
+            self._stable[hop.key] = _inputs(self.engine, hop) == _inputs(self.reuse.engine, hop)
+        return self._stable[hop.key]
 
     # --- groups ---------------------------------------------------------------------------
 
@@ -296,3 +310,25 @@ def _apart(src: PeerClass, dst: PeerClass) -> tuple[Placed, Placed] | None:
     b = dst.representative  # every member of dst is on a's node
     a2 = next((m[0] for n, m in src.by_node.items() if n != b.node), None)
     return (a2, b) if a2 is not None else None
+
+
+def _same_endpoints(one: Engine, other: Engine) -> bool:
+    a, b = one.world, other.world
+    return (a.pods, a.hosts, a.sets, a.tiers, a.flavour) == (
+        b.pods,
+        b.hosts,
+        b.sets,
+        b.tiers,
+        b.flavour,
+    )
+
+
+def _inputs(engine: Engine, hop: Hop) -> tuple[object, ...]:
+    """Everything a hop's evaluation reads besides the two ends: its policies, in order."""
+    if hop.pod is not None:
+        return engine.governing(hop.pod, _WORKLOAD[hop.kind], host=False)
+    chosen = host_endpoint_of(engine, hop.node) if hop.node else None
+    if not isinstance(chosen, View):
+        return (chosen,)
+    governing = tuple(engine.governing(chosen, d, host=True) for d in Direction)
+    return (chosen.name, governing, engine.forwarding(chosen))

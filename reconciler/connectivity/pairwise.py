@@ -61,7 +61,8 @@ class Pairwise:
         self.index = {c.label: i for i, c in enumerate(classes)}
         self.reps = [c.representative for c in classes]
         self.owners = [engine.owners(r.address) for r in self.reps]
-        self._bits: dict[Side, int] = {}
+        # A side's bits depend only on the side and the endpoints: shared with `reuse`.
+        self._bits: dict[Side, int] = self.reuse._bits if self.reuse else {}
         self._groups: dict[tuple[tuple[str, str], str], list[Hashable]] = {}
         self._hops: dict[tuple[int, Hashable, Hashable], Verdicts] = {}
         self._routes: dict[tuple[object, ...], Verdicts] = {}

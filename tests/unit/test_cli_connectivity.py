@@ -153,3 +153,25 @@ def test_map_shows_failsafe_ports_open_to_the_world() -> None:
         r for r in rows if r["from"].startswith("addresses 0.0.0.0/5") and "node" in r["to"]
     ]
     assert to_nodes and "tcp/22" in to_nodes[0]["allowed"] and "6443" in to_nodes[0]["allowed"]
+
+
+def test_seed_automatic_host_endpoints_with_master_and_worker_policies(tmp_path: Path) -> None:
+    # Scenario 2 (scenarios.md), switched on as hosts/automatic-host-endpoints.yaml describes:
+    # drop the template endpoints and their firewall, set autoCreate: Enabled. Auto host
+    # endpoints carry the Node labels and projectcalico-default-allow (calico-semantics.md).
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO, repo)
+    (repo / "hosts" / "host-endpoints.yaml").unlink()
+    (repo / "hosts" / "node-firewall.yaml").unlink()
+    kcc = repo / "hosts" / "automatic-host-endpoints.yaml"
+    kcc.write_text(kcc.read_text().replace("autoCreate: Disabled", "autoCreate: Enabled"))
+
+    def check(src: str, dst: str, port: str) -> int:
+        args = ("eval", str(repo), "--from", src, "--to", dst, "--port", port)
+        return run(*args, "--inventory", INVENTORY)[0]
+
+    assert check("node:node-1", "node:node-2", "tcp/10250") == 0  # from a master
+    assert check("node:node-3", "node:node-2", "tcp/10250") == 1  # a worker is no master
+    assert check("cidr:198.18.0.1", "node:node-2", "tcp/10250") == 1
+    assert check("cidr:198.18.0.1", "node:node-1", "tcp/8443") == 1  # governed ingress
+    assert check("node:node-2", "cidr:198.18.0.1", "tcp/443") == 0  # egress: default-allow

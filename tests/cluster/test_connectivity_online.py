@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from reconciler.cluster.client import Cluster, ResourceType
+from reconciler.cluster.client import NODES, Cluster, ResourceType
 from reconciler.localcluster import ClusterInfo
 
-NODE_IP = "10.240.0.11"  # node-1 of the test control plane (localcluster/nodes.py)
+NODE_IP = "10.249.0.1"  # a node of our own: other tests leave host endpoints on node-1..3
 
 
 def _cli(*args: str, kubeconfig: str) -> subprocess.CompletedProcess[str]:
@@ -28,12 +28,22 @@ def _crd(cluster: Cluster, kind: str) -> ResourceType:
     return found[kind]
 
 
+def _node(name: str) -> dict[str, Any]:
+    addresses = [{"type": "InternalIP", "address": NODE_IP}]
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name},
+        "status": {"addresses": addresses},
+    }
+
+
 def _hep(name: str) -> dict[str, Any]:
     return {
         "apiVersion": "crd.projectcalico.org/v1",
         "kind": "HostEndpoint",
         "metadata": {"name": name, "labels": {name: "yes"}},
-        "spec": {"node": "node-1", "interfaceName": "*", "expectedIPs": [NODE_IP]},
+        "spec": {"node": f"{name}-node", "interfaceName": "*", "expectedIPs": [NODE_IP]},
     }
 
 
@@ -55,12 +65,22 @@ def _gnp(name: str, port: int) -> dict[str, Any]:
 def test_live_unmanaged_objects_act_and_the_repo_version_wins(
     control_plane: ClusterInfo, cluster: Cluster, uid: str, tmp_path: Path
 ) -> None:
+    cluster.create(NODES, _node(f"{uid}-node"))
     cluster.apply(_crd(cluster, "HostEndpoint"), _hep(uid))
     cluster.apply(_crd(cluster, "GlobalNetworkPolicy"), _gnp(f"{uid}-allow", 8080))
     repo = tmp_path / "repo"
     repo.mkdir()
     kube = control_plane.kubeconfig
-    base = ["eval", str(repo), "--from", "cidr:198.51.100.1", "--to", "node:node-1", "-o", "json"]
+    base = [
+        "eval",
+        str(repo),
+        "--from",
+        "cidr:198.51.100.1",
+        "--to",
+        f"node:{uid}-node",
+        "-o",
+        "json",
+    ]
     try:
         allowed = _cli(*base, "--port", "tcp/8080", kubeconfig=kube)
         assert allowed.returncode == 0, allowed.stdout + allowed.stderr
@@ -76,3 +96,4 @@ def test_live_unmanaged_objects_act_and_the_repo_version_wins(
     finally:
         cluster.delete(_crd(cluster, "GlobalNetworkPolicy"), f"{uid}-allow")
         cluster.delete(_crd(cluster, "HostEndpoint"), uid)
+        cluster.delete(NODES, f"{uid}-node")

@@ -106,55 +106,55 @@ def routes(engine: Engine, src: Placed, dst: Placed) -> list[Route]:
 
 
 def _pod_pod(engine: Engine, src: Placed, dst: Placed) -> list[Route]:
-    ends = (_egress(engine, src), _ingress(engine, dst))
+    ends = (_egress(src), _ingress(dst))
     if src.node == dst.node:
         return [Route(ends)]
-    native = (ends[0], _fwd_out(engine, src.node), _fwd_in(engine, dst.node), ends[1])
+    native = (ends[0], _fwd_out(src.node), _fwd_in(dst.node), ends[1])
     tunnel = Route(ends, (_ENCAPSULATION,))
     return [Route(native, ("pod traffic between nodes is routed natively",)), tunnel]
 
 
 def _cidr_pod(engine: Engine, src: Placed, dst: Placed) -> list[Route]:
     entry = _ENTRY.format(src=src.peer.name, node=dst.node)
-    return [Route((_fwd_in(engine, dst.node), _ingress(engine, dst)), (entry,))]
+    return [Route((_fwd_in(dst.node), _ingress(dst)), (entry,))]
 
 
 def _cidr_node(engine: Engine, src: Placed, dst: Placed) -> list[Route]:
-    return [Route((_host(engine, dst.node, Direction.INGRESS),))]
+    return [Route((_host(dst.node, Direction.INGRESS),))]
 
 
 def _node_cidr(engine: Engine, src: Placed, dst: Placed) -> list[Route]:
-    return [Route((_host(engine, src.node, Direction.EGRESS),))]
+    return [Route((_host(src.node, Direction.EGRESS),))]
 
 
 def _pod_cidr(engine: Engine, src: Placed, dst: Placed) -> list[Route]:
-    return [Route((_egress(engine, src), _fwd_out(engine, src.node)))]
+    return [Route((_egress(src), _fwd_out(src.node)))]
 
 
 def _pod_node(engine: Engine, src: Placed, dst: Placed) -> list[Route]:
     if src.node == dst.node:
-        return [Route((_egress(engine, src), _to_own_host(src)))]
+        return [Route((_egress(src), _to_own_host(src)))]
     hops = (
-        _egress(engine, src),
-        _fwd_out(engine, src.node),
-        _host(engine, dst.node, Direction.INGRESS),
+        _egress(src),
+        _fwd_out(src.node),
+        _host(dst.node, Direction.INGRESS),
     )
     return [Route(hops)]
 
 
 def _node_pod(engine: Engine, src: Placed, dst: Placed) -> list[Route]:
     if src.node == dst.node:
-        return [Route((_local_pod(src, dst),))]
+        return [Route((_local_pod(src),))]
     hops = (
-        _host(engine, src.node, Direction.EGRESS),
-        _fwd_in(engine, dst.node),
-        _ingress(engine, dst),
+        _host(src.node, Direction.EGRESS),
+        _fwd_in(dst.node),
+        _ingress(dst),
     )
     return [Route(hops, (f"node {src.node} sends with its address as source (no tunnel address)",))]
 
 
 def _node_node(engine: Engine, src: Placed, dst: Placed) -> list[Route]:
-    hops = (_host(engine, src.node, Direction.EGRESS), _host(engine, dst.node, Direction.INGRESS))
+    hops = (_host(src.node, Direction.EGRESS), _host(dst.node, Direction.INGRESS))
     return [Route(hops)]
 
 
@@ -197,23 +197,23 @@ class Hop:
         return (self.kind, self.pod.name if self.pod else self.node)
 
 
-def _egress(engine: Engine, src: Placed) -> Hop:
+def _egress(src: Placed) -> Hop:
     return Hop(HopKind.EGRESS, src.node, src.pod)
 
 
-def _ingress(engine: Engine, dst: Placed) -> Hop:
+def _ingress(dst: Placed) -> Hop:
     return Hop(HopKind.INGRESS, dst.node, dst.pod)
 
 
-def _host(engine: Engine, node: str, direction: Direction) -> Hop:
+def _host(node: str, direction: Direction) -> Hop:
     return Hop(HopKind.HOST_IN if direction is Direction.INGRESS else HopKind.HOST_OUT, node)
 
 
-def _fwd_in(engine: Engine, node: str) -> Hop:
+def _fwd_in(node: str) -> Hop:
     return Hop(HopKind.FORWARD_IN, node)
 
 
-def _fwd_out(engine: Engine, node: str) -> Hop:
+def _fwd_out(node: str) -> Hop:
     return Hop(HopKind.FORWARD_OUT, node)
 
 
@@ -221,7 +221,7 @@ def _to_own_host(src: Placed) -> Hop:
     return Hop(HopKind.OWN_HOST, src.node)
 
 
-def _local_pod(src: Placed, dst: Placed) -> Hop:
+def _local_pod(src: Placed) -> Hop:
     return Hop(HopKind.LOCAL_POD, src.node)
 
 

@@ -90,8 +90,12 @@ class Rule:
     unknown: str = ""  # why the packet alone cannot decide a match (source ports, ...)
 
     def packets(self, destination: View | None) -> IntervalSet:
-        matched = self.fixed | (self.named.resolve(destination) & self.protocols)
-        return matched - (self.not_fixed | self.not_named.resolve(destination))
+        matched = self.fixed
+        if self.named.names:
+            matched = matched | (self.named.resolve(destination) & self.protocols)
+        if self.not_fixed or self.not_named.names:
+            matched = matched - (self.not_fixed | self.not_named.resolve(destination))
+        return matched
 
     def addresses_match(
         self, src: int, src_views: Sequence[View], dst: int, dst_views: Sequence[View]

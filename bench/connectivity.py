@@ -45,7 +45,9 @@ def write_cluster(root: Path, *, pods: int, policies: int, nodes: int = 50, seed
     head += _policies(random.Random(seed + 1), 2, namespaces, prefix="new")
     for name, objs in (("base", base), ("head", head)):
         (root / name).mkdir()
-        (root / name / "policies.yaml").write_text(yaml.safe_dump_all(objs))
+        for start in range(0, len(objs), 500):  # the loader caps YAML nodes per file
+            chunk = objs[start : start + 500]
+            (root / name / f"policies-{start:06}.yaml").write_text(yaml.safe_dump_all(chunk))
 
 
 def _inventory(rnd: random.Random, *, pods: int, namespaces: int, nodes: int) -> list[Any]:

@@ -45,7 +45,8 @@ class Verdicts:
 
 
 Cell = tuple[int, int, bool | None]  # source class, destination class, same node
-_Compiled = tuple[tuple[tuple[int, Hop, list[Hashable], list[Hashable]], ...], ...]
+_Part = tuple[int, Hop, list[Hashable], list[Hashable]]  # hop id, hop, its groupings
+_Compiled = tuple[tuple[_Part, ...], ...]
 _WORKLOAD = {HopKind.EGRESS: Direction.EGRESS, HopKind.INGRESS: Direction.INGRESS}
 
 
@@ -65,12 +66,11 @@ class Pairwise:
         self._bits: dict[Side, int] = self.reuse._bits if self.reuse else {}
         self._groups: dict[tuple[tuple[str, str], str], list[Hashable]] = {}
         self._hops: dict[tuple[int, Hashable, Hashable], Verdicts] = {}
-        self._routes: dict[tuple[object, ...], Verdicts] = {}
         self._combined: dict[tuple[tuple[int, ...], ...], Verdicts] = {}
         self._interned: dict[Verdicts, Verdicts] = {}
         self._routes_of: dict[tuple[str, str], _Compiled] = {}
         self._hop_ids: dict[tuple[str, str], int] = reuse._hop_ids if reuse else {}
-        self._parts: dict[tuple[str, str], tuple[int, Hop, list[Hashable], list[Hashable]]] = {}
+        self._parts: dict[tuple[str, str], _Part] = {}
 
     def matrix(self, classes: Sequence[PeerClass]) -> dict[Cell, Verdicts]:
         """Every pair of classes (by index) and topology: same node, across nodes, or None
@@ -119,20 +119,14 @@ class Pairwise:
     def _evaluate(
         self, compiled: _Compiled, si: int, di: int, pair: tuple[Placed, Placed]
     ) -> Verdicts:
-        key = _key(compiled, si, di)
-        found = self._routes.get(key)
+        hops = tuple(
+            tuple(self._hop(hop, (h, sg[si], dg[di]), pair) for h, hop, sg, dg in route)
+            for route in compiled
+        )
+        ids = tuple(tuple(map(id, route)) for route in hops)
+        found = self._combined.get(ids)
         if found is None:
-            hops = tuple(
-                tuple(
-                    self._hop(hop, k, pair) for (_, hop, _, _), k in zip(route, keys, strict=True)
-                )
-                for route, keys in zip(compiled, key, strict=True)
-            )
-            ids = tuple(tuple(id(v) for v in route) for route in hops)
-            found = self._combined.get(ids)
-            if found is None:
-                found = self._combined[ids] = _combine(hops)
-            self._routes[key] = found
+            found = self._combined[ids] = _combine(hops)
         return found
 
     def _compiled(self, src: PeerClass, dst: PeerClass, pair: tuple[Placed, Placed]) -> _Compiled:
@@ -156,19 +150,21 @@ class Pairwise:
 
     def _pod_routes(self, a: Placed, b: Placed) -> _Compiled:
         """flows.routes for two pods, assembled from per-hop parts cached across pairs."""
-        egress = self._part(Hop(HopKind.EGRESS, a.node, a.pod))
-        ingress = self._part(Hop(HopKind.INGRESS, b.node, b.pod))
+        egress = self._part(HopKind.EGRESS, a.node, a.pod)
+        ingress = self._part(HopKind.INGRESS, b.node, b.pod)
         if a.node == b.node:
             return ((egress, ingress),)
-        out = self._part(Hop(HopKind.FORWARD_OUT, a.node))
-        into = self._part(Hop(HopKind.FORWARD_IN, b.node))
+        out = self._part(HopKind.FORWARD_OUT, a.node)
+        into = self._part(HopKind.FORWARD_IN, b.node)
         return ((egress, out, into, ingress), (egress, ingress))
 
-    def _part(self, hop: Hop) -> tuple[int, Hop, list[Hashable], list[Hashable]]:
-        found = self._parts.get(hop.key)
+    def _part(self, kind: HopKind, node: str, pod: View | None = None) -> _Part:
+        key = (str(kind), pod.name if pod else node)  # == Hop.key, without building the Hop
+        found = self._parts.get(key)
         if found is None:
+            hop = Hop(kind, node, pod)
             found = (self._hop_id(hop), hop, self._group(hop, "src"), self._group(hop, "dst"))
-            self._parts[hop.key] = found
+            self._parts[key] = found
         return found
 
     def _hop_id(self, hop: Hop) -> int:

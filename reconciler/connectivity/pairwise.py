@@ -193,7 +193,10 @@ class Pairwise:
     def _group(self, hop: Hop, which: str) -> list[Hashable]:
         cache = (hop.key, which)
         if cache not in self._groups:
-            self._groups[cache] = self._grouping(self._rules(hop), which)
+            if self.reuse is not None and self._reads_the_same(hop):
+                self._groups[cache] = self.reuse._group(hop, which)
+            else:
+                self._groups[cache] = self._grouping(self._rules(hop), which)
         return self._groups[cache]
 
     def _grouping(self, rules: Sequence[Rule], which: str) -> list[Hashable]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from reconciler.connectivity import addresses as addr
@@ -135,7 +135,8 @@ class Policy:
     egress: tuple[Rule, ...]
     stage: Stage = Stage.NORMAL
     apply_on_forward: bool = False
-    origin: str = ""
+    # Where it was written; not part of what it does (a policy moved in its file is equal).
+    origin: str = field(default="", compare=False)
 
     @property
     def title(self) -> str:

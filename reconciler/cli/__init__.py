@@ -5,6 +5,7 @@ errors.py    exit codes; every error one line on stderr and exit 2
 plan.py      plan, apply        report.py  report        run.py  run
 status.py    status             localcluster.py  local-cluster up|down|status|build
 operate.py   suspend, resume, reconcile: annotations the running controller acts on
+connectivity.py  connectivity eval|diff|map: what the firewall allows
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import click
 
 from reconciler import __version__
+from reconciler.cli.connectivity import connectivity
 from reconciler.cli.errors import DEBUG_ENV, Group
 from reconciler.cli.localcluster import local_cluster
 from reconciler.cli.operate import reconcile_command, resume_command, suspend_command
@@ -44,5 +46,6 @@ main.add_command(report_command)
 main.add_command(suspend_command)
 main.add_command(resume_command)
 main.add_command(reconcile_command)
+main.add_command(connectivity)
 
 __all__ = ["main"]

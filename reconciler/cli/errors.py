@@ -18,6 +18,7 @@ import click
 from reconciler.applyset import BadAnnotation
 from reconciler.cluster import errors as kube
 from reconciler.localcluster import BuildError, ClusterError
+from reconciler.observe.inventory_file import InventoryError
 from reconciler.report.publish import PublishError
 from reconciler.source import SourceError
 
@@ -60,6 +61,7 @@ MESSAGES: Mapping[type[BaseException], Callable[[Any], str]] = {
     ClusterError: str,
     OSError: _os_error,
     BadAnnotation: str,
+    InventoryError: str,
 }
 
 

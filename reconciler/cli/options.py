@@ -148,6 +148,15 @@ CALICO = click.option(
 )
 
 
+INVENTORY = click.option(
+    "--inventory",
+    type=EXISTING_FILE,
+    help="With --offline: the cluster's facts, as "
+    "`kubectl get nodes,namespaces,pods,serviceaccounts -o yaml` prints them; templates "
+    "expand over its Nodes and Namespaces.",
+)
+
+
 def output(*choices: str) -> Callable[[F], F]:
     return click.option(
         "-o", "--output", type=click.Choice(choices), default=choices[0], show_default=True
@@ -194,6 +203,7 @@ class PlanArgs:
     cluster: ClusterArgs
     settings: pipeline.Settings
     offline: bool = False
+    inventory: Path | None = None
     nodes_file: Path | None = None
     namespaces_file: Path | None = None
     dry_run: bool = False
@@ -231,6 +241,7 @@ class ReportArgs:
     offline: bool
     target: str
     publish: PublishArgs
+    inventory: Path | None
     fail_on_drift: bool
     max_chars: int | None
 

@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 import click
 
-from reconciler import generate, pipeline
+from reconciler import pipeline
 from reconciler.cli import options as opt
 from reconciler.cli.errors import EXIT_CHANGES, EXIT_CLEAN, EXIT_ERROR, Command
 from reconciler.cluster.client import Cluster
-from reconciler.manifests.yamlsafe import Limits, parse_yaml
+from reconciler.generate import Namespace, Node
 from reconciler.model import ApplyResult, Change, Plan, Revision
+from reconciler.observe.inventory_file import read_inventory
 from reconciler.report import render_json, render_markdown, render_text
 
 _DIRECTORY = click.argument("directory", type=opt.DIRECTORY)
@@ -29,23 +29,22 @@ _OUTPUT = opt.output("text", "json", "markdown")
 @_OUTPUT
 @opt.plan_options
 @click.option("--offline", is_flag=True, help="Validate and render with no cluster at all.")
+@opt.INVENTORY
 @click.option(
     "--nodes-file",
     type=opt.EXISTING_FILE,
-    help="With --offline: Nodes to expand host endpoint templates over "
-    "(`kubectl get nodes -o yaml`).",
+    help="With --offline: only the Nodes of an inventory (`kubectl get nodes -o yaml`).",
 )
 @click.option(
     "--namespaces-file",
     type=opt.EXISTING_FILE,
-    help="With --offline: Namespaces to expand namespace templates over "
-    "(`kubectl get namespaces -o yaml`).",
+    help="With --offline: only the Namespaces (`kubectl get namespaces -o yaml`).",
 )
 def plan_command(**kw: Any) -> None:
     """Show what `apply` would change in the cluster, and why. Writes nothing."""
     args = opt.plan_args(kw)
-    if not args.offline and (args.nodes_file or args.namespaces_file):
-        raise click.UsageError("--nodes-file and --namespaces-file go with --offline")
+    if not args.offline and (args.inventory or args.nodes_file or args.namespaces_file):
+        raise click.UsageError("--inventory, --nodes-file and --namespaces-file go with --offline")
     rendered = _render(args)
     if args.offline:
         _exit(args, _plan_offline(args, rendered), None)
@@ -80,34 +79,22 @@ def _render(args: opt.PlanArgs) -> pipeline.Rendered:
 
 
 def _plan_offline(args: opt.PlanArgs, rendered: pipeline.Rendered) -> Plan:
-    return pipeline.plan_offline(
-        rendered,
-        args.settings,
-        nodes=_inventory(args.nodes_file, "Node", generate.node_from_api),
-        namespaces=_inventory(args.namespaces_file, "Namespace", generate.namespace_from_api),
+    nodes, namespaces = offline_inventory(args.inventory, args.nodes_file, args.namespaces_file)
+    return pipeline.plan_offline(rendered, args.settings, nodes=nodes, namespaces=namespaces)
+
+
+def offline_inventory(
+    inventory: Path | None, nodes_file: Path | None = None, namespaces_file: Path | None = None
+) -> tuple[list[Node] | None, list[Namespace] | None]:
+    """Nodes and Namespaces from `--inventory`, or from the older one-kind files (aliases):
+    each read by the same hostile-input parser (file:line errors, never a traceback)."""
+    whole = read_inventory(inventory) if inventory else None
+    nodes_from = read_inventory(nodes_file) if nodes_file else whole
+    namespaces_from = read_inventory(namespaces_file) if namespaces_file else whole
+    return (
+        list(nodes_from.nodes) if nodes_from else None,
+        list(namespaces_from.namespaces) if namespaces_from else None,
     )
-
-
-T = TypeVar("T")
-# A node list of a big cluster is large (images in status): room for it, still bounded.
-_INVENTORY_LIMITS = Limits(max_bytes=512 * 1024 * 1024, max_nodes=50_000_000, max_depth=64)
-
-
-def _inventory(path: Path | None, kind: str, build: Callable[[Any], T]) -> list[T] | None:
-    """Objects of `kind` in a file (a `kubectl get -o yaml|json` List, or plain documents)."""
-    if path is None:
-        return None
-    parsed = parse_yaml(path.read_text(), path=str(path), limits=_INVENTORY_LIMITS)
-    if parsed.findings:
-        raise click.BadParameter(str(parsed.findings[0]), param_hint=f"--{kind.lower()}s-file")
-    found = [item for doc in parsed.documents for item in _items(doc.value)]
-    return [build(obj) for obj in found if obj.get("kind", kind) == kind]
-
-
-def _items(value: Any) -> list[dict[str, Any]]:
-    if isinstance(value, dict) and isinstance(value.get("items"), list):
-        return [i for i in value["items"] if isinstance(i, dict)]
-    return [value] if isinstance(value, dict) else []
 
 
 def _connect(args: opt.PlanArgs) -> Cluster:

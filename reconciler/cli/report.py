@@ -24,6 +24,7 @@ import click
 from reconciler import pipeline
 from reconciler.cli import options as opt
 from reconciler.cli.errors import Command, fail
+from reconciler.cli.plan import offline_inventory
 from reconciler.cluster.client import Cluster
 from reconciler.model import Revision
 from reconciler.pipeline import review
@@ -71,6 +72,7 @@ class Destination:
 )
 @opt.plan_options
 @click.option("--offline", is_flag=True, help="No cluster: compare the head with the base render.")
+@opt.INVENTORY
 @click.option("--target", default="", help="Name in the title and marker [default: the context].")
 @click.option("--publish", "forge_name", type=click.Choice(sorted(FORGES)), help="Post to a forge.")
 @click.option("--api-url", default="", help="Forge API URL [default: per forge].")
@@ -117,9 +119,18 @@ def _report(args: opt.ReportArgs) -> pr.PrReport:
         base = pipeline.render(base_dir, base_revision, args.settings)
     settings, base_ref, target = args.settings, args.base_ref, args.target
     if args.offline:
+        nodes, namespaces = offline_inventory(args.inventory)
         return review.offline_report(
-            head=head, base=base, settings=settings, base_ref=base_ref, target=target
+            head=head,
+            base=base,
+            settings=settings,
+            base_ref=base_ref,
+            target=target,
+            nodes=nodes,
+            namespaces=namespaces,
         )
+    if args.inventory:
+        fail("--inventory goes with --offline")
     cluster = Cluster.connect(args.cluster.connection())
     return review.live_report(
         cluster, head=head, base=base, settings=settings, base_ref=base_ref, target=target

@@ -85,13 +85,10 @@ def _given(template: Template, given: Needs) -> bool:
 
 
 def _unexpanded(template: Template) -> Finding:
-    what, flag = (
-        ("Nodes", "--nodes-file")
-        if isinstance(template, HostEndpointTemplate)
-        else ("Namespaces", "--namespaces-file")
-    )
+    what = "Nodes" if isinstance(template, HostEndpointTemplate) else "Namespaces"
     message = (
         f"not expanded: a template needs the cluster's live {what}; plan against a cluster, "
-        f"or pass {flag} (e.g. the output of `kubectl get {what.lower()} -o yaml`)"
+        "or pass --inventory (the output of "
+        "`kubectl get nodes,namespaces,pods,serviceaccounts -o yaml`)"
     )
     return Finding(Severity.WARNING, message, template.origin, template.ref)

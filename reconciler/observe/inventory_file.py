@@ -87,7 +87,7 @@ def _objects(doc: _Doc, value: Any) -> list[tuple[str, Any]]:
 def _object(doc: _Doc, at: FieldPath, value: Any) -> tuple[str, Any]:
     obj = _mapping(doc, at, value)
     kind = obj.get("kind")
-    if kind not in _READERS:
+    if not isinstance(kind, str) or kind not in _READERS:
         known = ", ".join(_READERS)
         raise doc.fail(
             (*at, "kind"), f"expected one of {known} (kubectl get -o yaml), got {kind!r}"

@@ -7,12 +7,13 @@ planned against B's render, as if we had applied the base.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from reconciler import pipeline
 from reconciler.cluster.client import Cluster
+from reconciler.generate import Namespace, Node
 from reconciler.model import Action, Plan, Resource
 from reconciler.plan import Desired, Live, make_plan
 from reconciler.plan.fields import fields_v1_for
@@ -49,13 +50,15 @@ def offline_report(
     settings: pipeline.Settings,
     base_ref: str = "",
     target: str = "",
+    nodes: Sequence[Node] | None = None,
+    namespaces: Sequence[Namespace] | None = None,
 ) -> PrReport:
     """No cluster: the head against the base render, as if we had applied the base.
 
     Each side goes through `pipeline.plan_offline` (the bodies we would apply, templates
     handled as `plan --offline` does); the base's bodies then play the live objects."""
-    head_bodies = pipeline.plan_offline(head, settings)
-    base_bodies = pipeline.plan_offline(base, settings)
+    head_bodies = pipeline.plan_offline(head, settings, nodes=nodes, namespaces=namespaces)
+    base_bodies = pipeline.plan_offline(base, settings, nodes=nodes, namespaces=namespaces)
     manager = settings.options.field_manager
     plan = make_plan(
         revision=head.revision,

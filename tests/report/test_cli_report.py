@@ -254,3 +254,15 @@ def test_unusable_kubeconfig_is_exit_2(tmp_path: Path) -> None:
     assert unreachable.exit_code == 2
     assert "cannot reach the Kubernetes API server" in unreachable.stderr
     assert "not-a-real-token" not in unreachable.output
+
+
+def test_offline_report_expands_templates_over_an_inventory(tmp_path: Path) -> None:
+    base = example_base(tmp_path)
+    inventory = EXAMPLE_REPO.parent / "examples" / "inventory.yaml"
+
+    without = run(*offline(base))
+    result = run(*offline(base, "--inventory", str(inventory)))
+
+    assert "not expanded" in without.output  # the negative: no inventory, no expansion
+    assert result.exit_code == 1, result.output
+    assert "not expanded" not in result.output  # expanded alike on both sides: no change

@@ -278,7 +278,8 @@ def test_offline_plan_says_templates_need_a_cluster(tmp_path: Path) -> None:
     assert plan.changes == () and plan.errors == ()
     notes = sorted(f.message for f in plan.findings)
     assert len(notes) == 2
-    assert "--namespaces-file" in notes[0] and "--nodes-file" in notes[1]
+    assert all("--inventory" in note for note in notes)  # an option plan and report both take
+    assert "Namespaces" in notes[0] and "Nodes" in notes[1]
 
 
 def test_offline_plan_expands_over_given_nodes(tmp_path: Path) -> None:
@@ -321,3 +322,55 @@ def test_plan_offline_cli_reads_a_kubectl_node_list(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "nodes.yaml" in result.output
     result = CliRunner().invoke(main, ["plan", str(repo), "--nodes-file", str(nodes)])
     assert result.exit_code == 2 and "--offline" in result.output
+
+
+def test_plan_offline_expands_over_an_inventory_file(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "t.yaml").write_text(HEP + "---\n" + ISOLATION)
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(
+        NODES_LIST + "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n"
+    )
+    args = ["plan", str(repo), "--offline", "-o", "json", "--inventory", str(inventory)]
+
+    result = CliRunner().invoke(main, args, env={"NO_COLOR": "1"})
+
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.output)
+    assert "HostEndpoint/node-7-node-firewall" in [c["ref"] for c in report["changes"]]
+    assert not [f for f in report["findings"] if "not expanded" in f["message"]]
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        (NODES_LIST.replace("{addresses: [{type: InternalIP, address: 10.240.0.17}]}", "x"), ":7:"),
+        (NODES_LIST.replace("[{type: InternalIP, address: 10.240.0.17}]", "5"), ":7:"),
+        (NODES_LIST.replace('{kubernetes-host: ""}', "[x]"), ":6:"),
+        (NODES_LIST.replace('{kubernetes-host: ""}', "{a: 1}"), ":6:"),
+    ],
+    ids=["status-string", "addresses-int", "labels-list", "label-int"],
+)
+def test_a_hostile_inventory_file_is_one_line_with_file_and_line(
+    tmp_path: Path, text: str, where: str
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "t.yaml").write_text(HEP)
+    nodes = tmp_path / "nodes.yaml"
+    nodes.write_text(text)
+    for flag in ("--nodes-file", "--inventory"):
+        result = CliRunner().invoke(main, ["plan", str(repo), "--offline", flag, str(nodes)])
+        assert result.exit_code == 2, result.output
+        assert f"nodes.yaml{where}" in result.output and "Traceback" not in result.output
+
+
+def test_a_non_utf8_inventory_file_is_one_line(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "t.yaml").write_text(HEP)
+    nodes = tmp_path / "nodes.yaml"
+    nodes.write_bytes(b"kind: Node\nmetadata: {name: \xff\xfe}\n")
+    result = CliRunner().invoke(main, ["plan", str(repo), "--offline", "--nodes-file", str(nodes)])
+    assert result.exit_code == 2 and "not UTF-8" in result.output

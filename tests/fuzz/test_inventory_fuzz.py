@@ -15,13 +15,11 @@ from reconciler.observe.inventory_file import InventoryError, parse_inventory
 from tests.fuzz.test_repo_fuzz import HOSTILE, _places, _put
 
 INVENTORY = Path(__file__).resolve().parents[2] / "examples" / "inventory.yaml"
-DOCS = [d for d in yaml.safe_load_all(INVENTORY.read_text()) if d is not None]
 
 
 @st.composite
 def mutated(draw: st.DrawFn) -> str:
-    docs = yaml.safe_load_all(INVENTORY.read_text())
-    docs = [d for d in docs if d is not None]
+    docs = [d for d in yaml.safe_load_all(INVENTORY.read_text()) if d is not None]
     index = draw(st.integers(min_value=0, max_value=len(docs) - 1))
     docs[index] = _put(docs[index], draw(st.sampled_from(_places(docs[index]))), draw(HOSTILE))
     return yaml.safe_dump_all(docs, sort_keys=False)

@@ -15,11 +15,13 @@ from dataclasses import replace
 
 import pytest
 
+from reconciler import pipeline
 from reconciler.applyset import ApplySet
 from reconciler.cluster.client import Cluster
+from reconciler.controller.status import read_status
 from tests.cluster.engine import gnp
 from tests.controller.conftest import StartController
-from tests.controller.helpers import GNP, eventually, order_of, policy_yaml
+from tests.controller.helpers import GNP, events_for, eventually, get, order_of, policy_yaml
 from tests.controller.tcpproxy import TcpProxy
 from tests.source.gitserver import GitServer
 from tests.source.repos import Upstream
@@ -168,3 +170,35 @@ def test_a_watch_event_during_a_hung_fetch_is_healed_without_waiting_for_it(
         assert time.monotonic() - start < 5
         assert controller.runner.busy_for() > 0  # still fetching
         proxy.cut()
+
+
+def test_a_bug_in_a_run_is_recorded_reported_and_retried(
+    start_controller: StartController,
+    upstream: Upstream,
+    cluster: Cluster,
+    uid: str,
+    applyset: ApplySet,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Any unexpected exception is a failed run like any other (status, Warning Event,
+    metric, readiness), never a silent 'reconcile crashed' on every run."""
+    upstream.commit({"p.yaml": policy_yaml(gnp(f"{uid}-ssh"))})
+    controller = start_controller(interval=3600, debounce=60)
+    assert controller.runner.wait_idle(runs=1, timeout=30)
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(pipeline, "plan", broken)
+    controller._work(frozenset({"interval"}))
+
+    record = read_status(cluster, applyset).runs[0]
+    assert (record.reason.value, "a bug" in record.message) == ("InternalError", True)
+    warning = [e for e in events_for(cluster, applyset.name) if e["type"] == "Warning"]
+    assert warning and warning[-1]["reason"] == "InternalError"
+    metrics = get(f"http://127.0.0.1:{controller.metrics_port}/metrics")[1]
+    assert "policy_reconciler_last_run_failed 1.0" in metrics
+    assert get(f"http://127.0.0.1:{controller.metrics_port}/readyz")[0] == 503
+    monkeypatch.undo()
+    upstream.commit({"p.yaml": policy_yaml(gnp(f"{uid}-ssh", order=40))})
+    eventually(lambda: order_of(cluster, f"{uid}-ssh") == 40, timeout=15, what="the retry")

@@ -72,6 +72,18 @@ def policy_yaml(*docs: Mapping[str, Any]) -> str:
     return yaml.safe_dump_all([dict(d) for d in docs], sort_keys=False)
 
 
+def edit_order(cluster: Cluster, name: str, order: int = 99) -> None:
+    """An out-of-band edit of GNP `default.<name>`, as `kubectl edit` makes it."""
+    cluster.request(
+        "PATCH",
+        GNP.path("", f"default.{name}"),
+        verb="patch",
+        query={"fieldManager": "kubectl-edit"},
+        body={"spec": {"order": order}},
+        content_type="application/merge-patch+json",
+    )
+
+
 def order_of(cluster: Cluster, name: str) -> int | None:
     live = cluster.get(GNP, f"default.{name}")
     return None if live is None else int(live["spec"]["order"])

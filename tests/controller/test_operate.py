@@ -14,7 +14,7 @@ from reconciler.controller.status import read_status
 from reconciler.localcluster import ClusterInfo
 from tests.cluster.engine import gnp
 from tests.controller.conftest import StartController
-from tests.controller.helpers import GNP, events_for, eventually, order_of, policy_yaml
+from tests.controller.helpers import edit_order, events_for, eventually, order_of, policy_yaml
 from tests.source.repos import Upstream
 
 pytestmark = pytest.mark.cluster
@@ -69,9 +69,7 @@ def test_reconcile_with_source_fetches_now_and_without_it_heals_now(
     assert _cli(control_plane, applyset, "reconcile", "--with-source")[0] == 0
     eventually(lambda: order_of(cluster, f"{uid}-ssh") == 40, timeout=15, what="fetched")
 
-    cluster.request("PATCH", GNP.path("", f"default.{uid}-ssh"), verb="patch",
-                    query={"fieldManager": "kubectl-edit"}, body={"spec": {"order": 99}},
-                    content_type="application/merge-patch+json")  # fmt: skip
+    edit_order(cluster, f"{uid}-ssh")
     assert _cli(control_plane, applyset, "reconcile")[0] == 0
     eventually(lambda: order_of(cluster, f"{uid}-ssh") == 40, timeout=15, what="healed")
 

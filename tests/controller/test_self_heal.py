@@ -21,7 +21,7 @@ from reconciler.cluster.client import Cluster
 from reconciler.controller.status import read_status
 from tests.cluster.engine import gnp
 from tests.controller.conftest import StartController
-from tests.controller.helpers import GNP, events_for, eventually, get, order_of, policy_yaml
+from tests.controller.helpers import edit_order, events_for, eventually, get, order_of, policy_yaml
 from tests.controller.tcpproxy import TcpProxy
 from tests.source.gitserver import GitServer
 from tests.source.repos import Upstream
@@ -29,17 +29,6 @@ from tests.source.repos import Upstream
 pytestmark = pytest.mark.cluster
 
 BROKEN = "apiVersion: projectcalico.org/v3\nkind: [unclosed\n"
-
-
-def _edit(cluster: Cluster, name: str, order: int = 99) -> None:
-    cluster.request(
-        "PATCH",
-        GNP.path("", f"default.{name}"),
-        verb="patch",
-        query={"fieldManager": "kubectl-edit"},
-        body={"spec": {"order": order}},
-        content_type="application/merge-patch+json",
-    )
 
 
 @pytest.mark.parametrize(
@@ -67,7 +56,7 @@ def test_drift_is_healed_by_any_run_while_the_head_is_refused(
     assert controller.runner.wait_idle(runs=1, timeout=30)
     upstream.commit({"p.yaml": policy_yaml(gnp(f"{uid}-ssh", order=50)), "zz.yaml": BROKEN})
     controller._work(frozenset({"webhook"}))  # the head is refused
-    _edit(cluster, f"{uid}-ssh")
+    edit_order(cluster, f"{uid}-ssh")
 
     controller._work(frozenset(triggers))
 
@@ -84,7 +73,7 @@ def test_with_self_heal_off_a_refused_head_heals_nothing(
     controller.config = replace(controller.config, self_heal=False)
     assert controller.runner.wait_idle(runs=1, timeout=30)
     upstream.commit({"p.yaml": policy_yaml(gnp(f"{uid}-ssh", order=50)), "zz.yaml": BROKEN})
-    _edit(cluster, f"{uid}-ssh")
+    edit_order(cluster, f"{uid}-ssh")
 
     controller._work(frozenset({"interval"}))
 
@@ -100,7 +89,7 @@ def test_an_unreachable_repo_does_not_stop_the_heal(
             interval=3600, debounce=60, url=f"{server.url}/{upstream.bare.name}"
         )
         assert controller.runner.wait_idle(runs=1, timeout=30)
-    _edit(cluster, f"{uid}-ssh")
+    edit_order(cluster, f"{uid}-ssh")
 
     controller._work(frozenset({"interval"}))  # connection refused
 
@@ -123,7 +112,7 @@ def test_a_hung_git_server_never_delays_a_heal(
         )
         assert controller.runner.wait_idle(runs=1, timeout=30)
         proxy.hanging = True  # accepts, never answers: the fetch waits for its 20 s timeout
-        _edit(cluster, f"{uid}-ssh")
+        edit_order(cluster, f"{uid}-ssh")
         work = threading.Thread(
             target=controller._work, args=(frozenset({"interval", "drift"}),), daemon=True
         )
@@ -164,7 +153,7 @@ def test_a_watch_event_during_a_hung_fetch_is_healed_without_waiting_for_it(
         assert controller.runner.busy_for() > 0.5
 
         start = time.monotonic()
-        _edit(cluster, f"{uid}-ssh")  # the watch sees it alone, after the fetch began
+        edit_order(cluster, f"{uid}-ssh")  # the watch sees it alone, after the fetch began
         eventually(lambda: order_of(cluster, f"{uid}-ssh") == 10, timeout=10, what="healed")
 
         assert time.monotonic() - start < 5

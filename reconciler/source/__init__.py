@@ -8,6 +8,13 @@ Errors are SourceError subclasses with secret-free messages; `error.transient` t
 retry-worthy failure (Unreachable, CacheBusy) from one that needs a human.
 """
 
+import os
+
+# GitPython refuses to import without a git executable; importing the CLI (or
+# `--version` in an image built without git) must not need one. A git operation without
+# git is a clear SourceError where it runs (source/run.py).
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
 from reconciler.source.auth import GitAuth
 from reconciler.source.errors import (
     AuthFailed,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 from collections.abc import Mapping
@@ -83,6 +84,16 @@ class Runner:
 
     def call(self, *args: str, what: str) -> tuple[int, str, str]:
         """Exit code, stdout, stderr of `git args`. The texts are not scrubbed yet."""
+        try:
+            return self._call(args, what=what)
+        except FileNotFoundError:
+            if shutil.which("git", path=self.env.get("PATH")):
+                raise  # a missing working directory: a bug, not the user's setup
+            raise SourceError(
+                f"{what}: git is not installed (or not on PATH); install git to fetch"
+            ) from None
+
+    def _call(self, args: tuple[str, ...], *, what: str) -> tuple[int, str, str]:
         with subprocess.Popen(
             ["git", *args],
             cwd=self.cwd,

@@ -15,7 +15,7 @@ from typing import IO, Any, NoReturn
 
 import click
 
-from reconciler.applyset import BadAnnotation
+from reconciler.applyset import ApplySet, BadAnnotation
 from reconciler.cluster import errors as kube
 from reconciler.localcluster import BuildError, ClusterError
 from reconciler.observe.inventory_file import InventoryError
@@ -37,6 +37,14 @@ class Failed(click.ClickException):
 
 def fail(message: str) -> NoReturn:
     raise Failed(message)
+
+
+def no_applyset(applyset: ApplySet, *, also: str = "") -> NoReturn:
+    """The commands that talk to a running controller name its ApplySet: a wrong one."""
+    fail(
+        f"no ApplySet {applyset.namespace}/{applyset.name}{also}: check --namespace and "
+        "--applyset (as given to `policy-reconciler run`)"
+    )
 
 
 def explain(exc: kube.KubeError) -> str:

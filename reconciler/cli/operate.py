@@ -9,7 +9,7 @@ import click
 
 from reconciler.applyset import REQUESTED_AT, SOURCE_REQUESTED_AT, SUSPEND, ApplySet
 from reconciler.cli import options as opt
-from reconciler.cli.errors import Command, fail
+from reconciler.cli.errors import Command, no_applyset
 from reconciler.cluster.client import CONFIGMAPS, Cluster
 from reconciler.controller.status import now_rfc3339
 
@@ -56,10 +56,7 @@ def _annotate(kw: dict[str, Any], annotations: dict[str, str | None]) -> None:
 
 def _patch(cluster: Cluster, applyset: ApplySet, annotations: dict[str, str | None]) -> None:
     if cluster.get(CONFIGMAPS, applyset.name, applyset.namespace) is None:
-        fail(
-            f"no ApplySet {applyset.namespace}/{applyset.name}: check --namespace and "
-            "--applyset (as given to `policy-reconciler run`)"
-        )
+        no_applyset(applyset)
     cluster.request(
         "PATCH",
         CONFIGMAPS.path(applyset.namespace, applyset.name),

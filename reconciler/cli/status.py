@@ -9,7 +9,7 @@ import click
 
 from reconciler.applyset import is_suspended
 from reconciler.cli import options as opt
-from reconciler.cli.errors import Command, fail
+from reconciler.cli.errors import Command, no_applyset
 from reconciler.cluster.client import CONFIGMAPS, LEASES, Cluster
 from reconciler.controller.status import read_status
 from reconciler.report.status import render_status
@@ -40,10 +40,7 @@ def _view(cluster: Cluster, args: opt.StatusArgs) -> dict[str, Any]:
     status = read_status(cluster, applyset)
     parent = cluster.get(CONFIGMAPS, applyset.name, applyset.namespace)
     if parent is None and not status.runs:
-        fail(
-            f"no ApplySet {applyset.namespace}/{applyset.name} and no run recorded there: "
-            "check --namespace and --applyset (as given to `policy-reconciler run`)"
-        )
+        no_applyset(applyset, also=" and no run recorded there")
     lease = cluster.get(LEASES, f"{applyset.name}-leader", applyset.namespace)
     holder = str((lease or {}).get("spec", {}).get("holderIdentity") or "")
     return {

@@ -274,12 +274,11 @@ class Controller:
             if not record.is_news(self.store.last):
                 return
             self.store.record(record, applied_revision=self.reconciler.applied)
-            if record.event_type:
-                self.store.event(
-                    kind=record.event_type, reason=record.reason.value, message=record.message
-                )
         except errors.KubeError as exc:
             log.warning("could not record the run's status", extra={"error": exc.message})
+            return
+        if record.event_type:
+            self._event(record.event_type, record.reason.value, record.message)
 
     def _reschedule(self, record: RunRecord, *, fetched: bool) -> None:
         """Failures retry with backoff; only a fetched success ends the backoff."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -145,11 +144,5 @@ def _kubectl_ok(info: ClusterInfo, *args: str) -> bool:
 
 def _kubectl_out(info: ClusterInfo, *args: str, stdin: str = "") -> str | None:
     """kubectl's stdout, or None when it failed (polling tolerates failures)."""
-    proc = subprocess.run(
-        [info.kubectl, f"--kubeconfig={info.kubeconfig}", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = procs.kubectl_run(info, *args, stdin=stdin)
     return proc.stdout if proc.returncode == 0 else None

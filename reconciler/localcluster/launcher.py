@@ -259,13 +259,7 @@ def _ready(server: str) -> bool:
 
 
 def kubectl(info: ClusterInfo, *args: str, stdin: str = "") -> str:
-    proc = subprocess.run(
-        [info.kubectl, f"--kubeconfig={info.kubeconfig}", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = procs.kubectl_run(info, *args, stdin=stdin)
     if proc.returncode != 0:
         raise ClusterError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
     return proc.stdout

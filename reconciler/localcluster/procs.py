@@ -15,6 +15,21 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from reconciler.localcluster.launcher import ClusterInfo
+
+
+def kubectl_run(info: ClusterInfo, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """kubectl against the local cluster; the caller decides what a failure means."""
+    return subprocess.run(
+        [info.kubectl, f"--kubeconfig={info.kubeconfig}", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def spawn(

@@ -15,7 +15,9 @@ from typing import Any, TypeVar
 
 import yaml
 
-from reconciler.cluster.client import EVENTS, Cluster, ResourceType
+from reconciler.applyset import SUSPEND, ApplySet
+from reconciler.cluster.client import CONFIGMAPS, EVENTS, Cluster, ResourceType
+from reconciler.controller.status import read_status
 
 T = TypeVar("T")
 GNP = ResourceType(
@@ -70,6 +72,23 @@ def timed(probe: Callable[[], T | None], *, timeout: float, what: str) -> tuple[
 
 def policy_yaml(*docs: Mapping[str, Any]) -> str:
     return yaml.safe_dump_all([dict(d) for d in docs], sort_keys=False)
+
+
+def reasons(cluster: Cluster, applyset: ApplySet) -> list[str]:
+    """The recorded runs' reasons, newest first."""
+    return [r.reason.value for r in read_status(cluster, applyset).runs]
+
+
+def annotate_suspend(cluster: Cluster, applyset: ApplySet, value: str | None) -> None:
+    """`kubectl annotate` of the suspend annotation on the ApplySet parent (None removes it)."""
+    cluster.request(
+        "PATCH",
+        CONFIGMAPS.path(applyset.namespace, applyset.name),
+        verb="patch",
+        query={"fieldManager": "kubectl-annotate"},
+        body={"metadata": {"annotations": {SUSPEND: value}}},
+        content_type="application/merge-patch+json",
+    )
 
 
 def edit_order(cluster: Cluster, name: str, order: int = 99) -> None:

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.applyset import SUSPEND, ApplySet
-from reconciler.cluster.client import CONFIGMAPS, Cluster
+from reconciler.applyset import ApplySet
+from reconciler.cluster.client import Cluster
 from reconciler.controller.record import Reason
 from reconciler.controller.status import read_status
 from reconciler.source import Verification
@@ -20,12 +20,14 @@ from tests.cluster.engine import gnp
 from tests.controller.conftest import SECRET, StartController
 from tests.controller.helpers import (
     GNP,
+    annotate_suspend,
     events_for,
     eventually,
     get,
     github_push,
     order_of,
     policy_yaml,
+    reasons,
     settle,
     timed,
 )
@@ -46,10 +48,6 @@ def _metrics(controller: Any) -> str:
 
 def _first_run(controller: Any) -> None:
     assert controller.runner.wait_idle(runs=1, timeout=30), "the startup run never finished"
-
-
-def _reasons(cluster: Cluster, applyset: ApplySet) -> list[str]:
-    return [r.reason.value for r in read_status(cluster, applyset).runs]
 
 
 def test_a_commit_is_applied_within_one_interval(
@@ -265,7 +263,7 @@ def test_after_a_restart_self_heal_enforces_the_applied_revision_not_a_refused_h
                      "zz.yaml": "kind: [broken\n"})  # fmt: skip
     second = start_controller(interval=3600)  # a new process knows only the status record
     _first_run(second)
-    assert _reasons(cluster, applyset)[0] == "InvalidRevision"
+    assert reasons(cluster, applyset)[0] == "InvalidRevision"
     eventually(second.watches.listening, timeout=10, what="watches started")
     cluster.request("PATCH", GNP.path("", f"default.{uid}-ssh"), verb="patch",
                     query={"fieldManager": "kubectl-edit"}, body={"spec": {"order": 99}},
@@ -291,8 +289,8 @@ def test_an_unreachable_repo_prunes_nothing_and_is_reported(
     # The failure is retried with backoff (0.5 s, 1 s, 2 s ...) and reported once.
     eventually(lambda: controller.runner.runs >= runs + 3, timeout=15, what="retries")
     assert order_of(cluster, f"{uid}-a") == 10 and order_of(cluster, f"{uid}-b") == 10
-    reasons = _reasons(cluster, applyset)
-    assert reasons[0] == "RepoUnreachable" and reasons.count("RepoUnreachable") == 1
+    recorded = reasons(cluster, applyset)
+    assert recorded[0] == "RepoUnreachable" and recorded.count("RepoUnreachable") == 1
     warnings = [e for e in events_for(cluster, applyset.name) if e["type"] == "Warning"]
     assert [e["reason"] for e in warnings] == ["RepoUnreachable"]
     assert server.url.rpartition(":")[2] in warnings[0]["message"]  # names the repo
@@ -315,7 +313,7 @@ def test_a_vanished_repo_recovers_when_it_returns(
     upstream.bare.rename(moved)
     github_push(_hook(controller), SECRET)
     eventually(
-        lambda: _reasons(cluster, applyset)[0] == "RepoNotFound",
+        lambda: reasons(cluster, applyset)[0] == "RepoNotFound",
         timeout=10,
         what="the failure recorded",
     )
@@ -338,9 +336,9 @@ def test_suspend_by_annotation_pauses_and_resumes(
     upstream.commit({"p.yaml": policy_yaml(gnp(f"{uid}-ssh"))})
     controller = start_controller(interval=3600)
     _first_run(controller)
-    _annotate(cluster, applyset, "true")
+    annotate_suspend(cluster, applyset, "true")
     eventually(
-        lambda: _reasons(cluster, applyset)[0] == "Suspended",
+        lambda: reasons(cluster, applyset)[0] == "Suspended",
         timeout=10,
         what="status shows suspended",
     )
@@ -356,19 +354,8 @@ def test_suspend_by_annotation_pauses_and_resumes(
     status, body = get(f"http://127.0.0.1:{controller.metrics_port}/readyz")
     assert (status, "[-]suspended failed" in body) == (503, True), body
 
-    _annotate(cluster, applyset, None)  # resumes at once, without waiting for the interval
+    annotate_suspend(cluster, applyset, None)  # resumes at once, without waiting for the interval
     eventually(lambda: order_of(cluster, f"{uid}-ssh") == 40, timeout=10, what="resumed")
-
-
-def _annotate(cluster: Cluster, applyset: ApplySet, value: str | None) -> None:
-    cluster.request(
-        "PATCH",
-        CONFIGMAPS.path(applyset.namespace, applyset.name),
-        verb="patch",
-        query={"fieldManager": "kubectl-annotate"},
-        body={"metadata": {"annotations": {SUSPEND: value}}},
-        content_type="application/merge-patch+json",
-    )
 
 
 def test_suspend_flag_fetches_and_writes_nothing(

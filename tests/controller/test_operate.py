@@ -7,14 +7,21 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from reconciler.applyset import SUSPEND, ApplySet
+from reconciler.applyset import ApplySet
 from reconciler.cli import main
-from reconciler.cluster.client import CONFIGMAPS, Cluster
-from reconciler.controller.status import read_status
+from reconciler.cluster.client import Cluster
 from reconciler.localcluster import ClusterInfo
 from tests.cluster.engine import gnp
 from tests.controller.conftest import StartController
-from tests.controller.helpers import edit_order, events_for, eventually, order_of, policy_yaml
+from tests.controller.helpers import (
+    annotate_suspend,
+    edit_order,
+    events_for,
+    eventually,
+    order_of,
+    policy_yaml,
+    reasons,
+)
 from tests.source.repos import Upstream
 
 pytestmark = pytest.mark.cluster
@@ -24,10 +31,6 @@ def _cli(control_plane: ClusterInfo, applyset: ApplySet, *args: str) -> tuple[in
     common = ["--kubeconfig", control_plane.kubeconfig, "--namespace", applyset.namespace]
     result = CliRunner().invoke(main, [*args, *common, "--applyset", applyset.name])
     return result.exit_code, result.output
-
-
-def _reasons(cluster: Cluster, applyset: ApplySet) -> list[str]:
-    return [r.reason.value for r in read_status(cluster, applyset).runs]
 
 
 def test_suspend_and_resume_verbs_with_a_resumed_event(
@@ -43,7 +46,7 @@ def test_suspend_and_resume_verbs_with_a_resumed_event(
     assert controller.runner.wait_idle(runs=1, timeout=30)
 
     assert _cli(control_plane, applyset, "suspend")[0] == 0
-    eventually(lambda: _reasons(cluster, applyset)[0] == "Suspended", timeout=10, what="paused")
+    eventually(lambda: reasons(cluster, applyset)[0] == "Suspended", timeout=10, what="paused")
     upstream.commit({"p.yaml": policy_yaml(gnp(f"{uid}-ssh", order=40))})
     assert _cli(control_plane, applyset, "reconcile", "--with-source")[0] == 0
     assert _cli(control_plane, applyset, "resume")[0] == 0
@@ -84,15 +87,12 @@ def test_a_suspend_value_other_than_true_or_false_is_an_error(
     upstream.commit({"p.yaml": policy_yaml(gnp(f"{uid}-ssh"))})
     controller = start_controller(interval=3600)
     assert controller.runner.wait_idle(runs=1, timeout=30)
-    cluster.request("PATCH", CONFIGMAPS.path(applyset.namespace, applyset.name), verb="patch",
-                    query={"fieldManager": "kubectl-annotate"},
-                    body={"metadata": {"annotations": {SUSPEND: "yes"}}},
-                    content_type="application/merge-patch+json")  # fmt: skip
+    annotate_suspend(cluster, applyset, "yes")
     upstream.commit({"p.yaml": policy_yaml(gnp(f"{uid}-ssh", order=40))})
     controller.runner.trigger("interval")
 
     eventually(
-        lambda: _reasons(cluster, applyset)[0] == "InvalidAnnotation", timeout=15, what="refused"
+        lambda: reasons(cluster, applyset)[0] == "InvalidAnnotation", timeout=15, what="refused"
     )
     assert order_of(cluster, f"{uid}-ssh") == 10  # "yes" is not guessed either way
     warning = [e for e in events_for(cluster, applyset.name) if e["type"] == "Warning"][-1]

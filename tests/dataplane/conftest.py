@@ -7,6 +7,7 @@ are missing the tests fail with what to install (they never skip).
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from reconciler import localcluster
 from reconciler.cluster.client import Cluster, Connection
 from reconciler.localcluster import dataplane, procs
 from reconciler.localcluster.probe import wait_verdict
+from tests.cluster.engine import Repo
 from tests.dataplane.helpers import Net, delete_calico_objects
 
 
@@ -61,3 +63,22 @@ def dp_cluster(net: Net, user_agent: str) -> Iterator[Cluster]:
     for node in net.dp.nodes:  # unpoliced again: every port answers
         wait_verdict(net.dp.admin, node.ip, 8080, allowed=True)
     c.close()
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "example-repo"
+ADMIN_NETWORK = "172.30.0.0/24"  # the admin namespace's range
+
+
+@pytest.fixture
+def repo(tmp_path: Path, uid: str) -> Repo:
+    """The example repo's hosts/ and network sets, with its admin network (a documentation
+    range) replaced by the admin namespace's private range."""
+    root = tmp_path / "repo"
+    shutil.copytree(EXAMPLE / "hosts", root / "hosts")
+    sets = (EXAMPLE / "global" / "network-sets.yaml").read_text()
+    assert "203.0.113.0/24" in sets
+    (root / "global").mkdir()
+    (root / "global" / "network-sets.yaml").write_text(
+        sets.replace("203.0.113.0/24", ADMIN_NETWORK)
+    )
+    return Repo(root, uid)

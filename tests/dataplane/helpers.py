@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from reconciler.localcluster import ClusterInfo, Dataplane, kubectl
+from reconciler.localcluster.dataplane import CALICO_FAILSAFE_IN, CALICO_FAILSAFE_OUT, restart_felix
 
 CALICO_KINDS = (
     "globalnetworkpolicies.crd.projectcalico.org",
@@ -26,3 +29,15 @@ class Net:
 def delete_calico_objects(info: ClusterInfo) -> None:
     """Every policy, endpoint and set, so the next test starts from an open dataplane."""
     kubectl(info, "delete", ",".join(CALICO_KINDS), "--all", "--all-namespaces", "--wait=false")
+
+
+@contextlib.contextmanager
+def default_failsafe(net: Net, nodes: Sequence[str]) -> Iterator[None]:
+    """These nodes' Felix with Calico's default failsafe ports, then without them again."""
+    for node in nodes:
+        restart_felix(net.info, node, failsafe=(CALICO_FAILSAFE_IN, CALICO_FAILSAFE_OUT))
+    try:
+        yield
+    finally:
+        for node in nodes:
+            restart_felix(net.info, node, failsafe=("", ""))

@@ -5,50 +5,30 @@ online from the same cluster, must be the probe's for every flow."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from reconciler.cluster.client import Cluster
 from reconciler.connectivity import Flavour, Verdict, evaluate, parse_packet, parse_peer
-from reconciler.localcluster.dataplane import CALICO_FAILSAFE_IN, CALICO_FAILSAFE_OUT, restart_felix
 from reconciler.localcluster.probe import listening, verdicts, wait_verdict
 from reconciler.observe.connectivity import read_cluster
 from reconciler.pipeline.connectivity import world_of
 from tests.cluster.engine import Repo, reconcile
-from tests.dataplane.helpers import Net
+from tests.dataplane.helpers import Net, default_failsafe
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "example-repo"
-ADMIN_NETWORK = "172.30.0.0/24"
 NODES = ("node-1", "node-2", "node-3")
 CALICO = (3, 31)
 
 
 @pytest.fixture
-def default_failsafe(net: Net) -> Iterator[None]:
-    for node in NODES:
-        restart_felix(net.info, node, failsafe=(CALICO_FAILSAFE_IN, CALICO_FAILSAFE_OUT))
-    yield
-    for node in NODES:
-        restart_felix(net.info, node, failsafe=("", ""))
-
-
-@pytest.fixture
-def repo(tmp_path: Path, uid: str) -> Repo:
-    root = tmp_path / "repo"
-    shutil.copytree(EXAMPLE / "hosts", root / "hosts")
-    sets = (EXAMPLE / "global" / "network-sets.yaml").read_text()
-    (root / "global").mkdir()
-    (root / "global" / "network-sets.yaml").write_text(
-        sets.replace("203.0.113.0/24", ADMIN_NETWORK)
-    )
-    return Repo(root, uid)
+def failsafe(net: Net) -> Iterator[None]:
+    with default_failsafe(net, NODES):
+        yield
 
 
 def test_eval_agrees_with_real_probes_on_every_flow(
-    net: Net, dp_cluster: Cluster, repo: Repo, default_failsafe: None
+    net: Net, dp_cluster: Cluster, repo: Repo, failsafe: None
 ) -> None:
     assert reconcile(dp_cluster, repo)[1].ok
     admin, outside = net.dp.admin, net.dp.outside

@@ -13,10 +13,9 @@ import pytest
 
 from reconciler.cluster.client import NODES, Cluster
 from reconciler.localcluster import kubectl
-from reconciler.localcluster.dataplane import CALICO_FAILSAFE_IN, CALICO_FAILSAFE_OUT, restart_felix
 from reconciler.localcluster.probe import probe, wait_verdict
 from tests.cluster.engine import Repo, reconcile
-from tests.dataplane.helpers import Net
+from tests.dataplane.helpers import Net, default_failsafe
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "example-repo"
 WITH_FAILSAFE = ("node-1", "node-2")  # node-3 keeps Felix without them: the control
@@ -24,11 +23,8 @@ WITH_FAILSAFE = ("node-1", "node-2")  # node-3 keeps Felix without them: the con
 
 @pytest.fixture
 def failsafe(net: Net) -> Iterator[None]:
-    for node in WITH_FAILSAFE:
-        restart_felix(net.info, node, failsafe=(CALICO_FAILSAFE_IN, CALICO_FAILSAFE_OUT))
-    yield
-    for node in WITH_FAILSAFE:
-        restart_felix(net.info, node, failsafe=("", ""))
+    with default_failsafe(net, WITH_FAILSAFE):
+        yield
 
 
 def auto_host_endpoint(node: dict[str, Any]) -> dict[str, Any]:

@@ -7,11 +7,7 @@ private range, 172.30.0.0/24.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import replace
-from pathlib import Path
-
-import pytest
 
 from reconciler import pipeline
 from reconciler.cluster.client import Cluster
@@ -21,24 +17,9 @@ from reconciler.model import ApplyResult, Change, Revision
 from tests.cluster.engine import Repo
 from tests.dataplane.helpers import Net
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "example-repo"
-ADMIN_NETWORK = "172.30.0.0/24"
 # A connection that gets through answers in milliseconds; the slack is for a busy test
 # machine, so that only a dropped SYN counts as a failure.
 PROBE_TIMEOUT = 1.0
-
-
-@pytest.fixture
-def repo(tmp_path: Path, uid: str) -> Repo:
-    root = tmp_path / "repo"
-    shutil.copytree(EXAMPLE / "hosts", root / "hosts")
-    sets = (EXAMPLE / "global" / "network-sets.yaml").read_text()
-    assert "203.0.113.0/24" in sets
-    (root / "global").mkdir()
-    (root / "global" / "network-sets.yaml").write_text(
-        sets.replace("203.0.113.0/24", ADMIN_NETWORK)
-    )
-    return Repo(root, uid)
 
 
 def _apply(cluster: Cluster, repo: Repo, net: Net, *, hosts_first: bool = False) -> ApplyResult:

@@ -163,11 +163,22 @@ class Revision:
 
 
 @dataclass(frozen=True, slots=True)
+class Order:
+    """How the plan's order was made firewall-safe (plan/safe.py), for the reports."""
+
+    method: str = "kind order"  # "kind order", "reordered", "bridged", "unchecked"
+    blinks: tuple[str, ...] = ()  # flows both ends allow that some state denies
+    states: int = 0  # intermediate states evaluated on the connectivity model
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     revision: Revision
     changes: tuple[Change, ...]  # in apply order (prunes last, in reverse rank)
     findings: tuple[Finding, ...] = ()
     target: str = ""  # cluster/context name
+    order: Order = Order()
 
     @property
     def errors(self) -> tuple[Finding, ...]:

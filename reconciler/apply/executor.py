@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from reconciler import FIELD_MANAGER
 from reconciler.applyset import ApplySet, Inventory, parent_body
@@ -46,10 +46,13 @@ class Inventories:
 
     recorded: Inventory | None
     final: Inventory  # what remains managed once this plan is done
+    transient: Inventory = field(
+        default_factory=Inventory
+    )  # written and removed by this plan (a bridge)
 
     @property
     def superset(self) -> Inventory:
-        return self.final.union(self.recorded or Inventory())
+        return self.final.union(self.recorded or Inventory()).union(self.transient)
 
 
 def execute(

@@ -28,12 +28,24 @@ from reconciler.apply.executor import Progress
 from reconciler.calico.flavour import Flavour
 from reconciler.cluster.client import Cluster
 from reconciler.cluster.types import Types
+from reconciler.connectivity import Facts as ConnectivityFacts
+from reconciler.connectivity import Flavour as ModelFlavour
 from reconciler.kinds import group_kind_of
 from reconciler.manifests import load_dir
 from reconciler.manifests.templates import Template
-from reconciler.model import Action, ApplyResult, Finding, Plan, Resource, Revision, Severity
+from reconciler.model import (
+    Action,
+    ApplyResult,
+    Finding,
+    Plan,
+    Resource,
+    Revision,
+    Severity,
+)
 from reconciler.observe import Facts, Observed
+from reconciler.observe.connectivity import read_cluster
 from reconciler.plan import Desired, Live, PlanOptions, make_plan
+from reconciler.plan import safe as safety
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +142,41 @@ def wanted_by(renders: Iterable[Rendered]) -> obs.Wanted:
 
 def plan(cluster: Cluster, rendered: Rendered, settings: Settings) -> Planned:
     observed, (intent,) = observe(cluster, [rendered], settings)
-    return decide(intent, observed, settings)
+    planned = decide(intent, observed, settings)
+    return secure(cluster, planned, observed.facts.flavour, settings)
+
+
+def secure(cluster: Cluster, planned: Planned, flavour: Flavour, settings: Settings) -> Planned:
+    """The plan in a firewall-safe order checked on the connectivity model. The live
+    firewall and its endpoints are read only when the plan writes a firewall object."""
+    if not safety.writes_firewall(planned.plan.changes):
+        return planned
+    live = read_cluster(cluster, calico=settings.calico)
+    around = surroundings(live.objects, live.facts, flavour, settings)
+    return ordered(planned, safety.safe_order(planned.plan.changes, around))
+
+
+def surroundings(
+    start: Sequence[Resource], facts: ConnectivityFacts, flavour: Flavour, settings: Settings
+) -> safety.Surroundings:
+    def prepare(resource: Resource) -> Resource:
+        (made,) = _desired([resource], flavour, settings.applyset)
+        return Resource(resource.ref, made.body, resource.origin)
+
+    model = ModelFlavour(settings.calico)
+    return safety.Surroundings(tuple(start), facts, flavour=model, prepare=prepare)
+
+
+def ordered(planned: Planned, found: safety.Ordered) -> Planned:
+    """The plan in the order found; a bridge's kinds are recorded in the ApplySet parent
+    while it exists, so that a run that stops half-way still prunes it later."""
+    plan = replace(planned.plan, changes=found.changes, order=found.summary)
+    if not found.bridged:
+        return replace(planned, plan=plan)
+    made = [c.desired.body for c in found.changes if c.desired and safety.is_bridge(c.ref)]
+    bridge = frozenset(group_kind_of(body) for body in made)
+    inventories = replace(planned.inventories, transient=aset.Inventory(bridge))
+    return replace(planned, plan=plan, inventories=inventories)
 
 
 def plan_observed(rendered: Rendered, observed: Observed, settings: Settings) -> Planned:

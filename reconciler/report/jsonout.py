@@ -13,6 +13,7 @@ always present (null or empty when it does not apply).
       "counts": {"create", "update", "drift", "unchanged", "prune", "conflict", "adopt": int},
       "changes": [Change],            # every change in apply order, unchanged included
       "findings": [Finding],          # errors first
+      "order": {"method", "states": int, "note", "blinks": [str]},  # (3)
       "result": Result | null         # only after an apply
     }
     Ref     = {"ref": "Kind/ns/name", "apiVersion", "group", "version", "kind",
@@ -35,6 +36,9 @@ what appears or disappears.
 compared fields, in the planner's normal form, into what Git wants: `[]` when
 unchanged, every field added for a create, null for a prune (a deletion is no patch).
 Scripts can apply it with any RFC 6902 library.
+(3) How the apply order keeps every flow that both the live state and Git allow
+(plan/safe.py): "kind order", "reordered", "bridged" (a temporary policy written
+first and removed last) or "unchecked"; `blinks` lists what some state would deny.
 
 Diff values never include `metadata.managedFields`, and the value of the
 `kubectl.kubernetes.io/last-applied-configuration` annotation is replaced by
@@ -88,6 +92,12 @@ def render_json(plan: Plan, *, result: ApplyResult | None = None) -> str:
         "counts": {a.value: plan.count(a) for a in Action},
         "changes": [_change(c) for c in plan.changes],
         "findings": [_finding(f) for f in errors_first(plan.findings)],
+        "order": {
+            "method": plan.order.method,
+            "states": plan.order.states,
+            "note": plan.order.note,
+            "blinks": list(plan.order.blinks),
+        },
         "result": _result(result) if result else None,
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

@@ -35,6 +35,7 @@ from reconciler.report.text import (
     count_phrases,
     diff_lines,
     listed,
+    order_lines,
     reason_text,
     status_by_ref,
     without_origin,
@@ -106,6 +107,9 @@ def _head(plan: Plan, *, result: ApplyResult | None, title: str, marker: str) ->
     if plan.revision.id:
         yield f"Revision {code_span(_short(plan.revision.id))}"
     yield _counts(plan)
+    order = order_lines(plan)
+    if order:
+        yield "\n".join([escape(order[0]), *(f"- {escape(b.strip())}" for b in order[1:])])
     if result is not None:
         yield from _result(result)
     yield from findings_blocks(plan.findings)

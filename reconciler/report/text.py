@@ -84,6 +84,16 @@ def summary_line(plan: Plan) -> str:
     return "Plan: " + ", ".join(count_phrases(plan))
 
 
+def order_lines(plan: Plan) -> list[str]:
+    """How the apply order keeps flows (design invariant 4); nothing for a plain kind order."""
+    order = plan.order
+    if order.method == "kind order" and not order.blinks:
+        return []
+    checked = f", {order.states} states checked on the connectivity model" if order.states else ""
+    head = f"Apply order: {order.method}{checked}" + (f" ({order.note})" if order.note else "")
+    return [head, *(f"  blinks: {b}" for b in order.blinks)]
+
+
 def result_line(result: ApplyResult) -> str:
     return "Apply: " + apply_counts(result)
 
@@ -174,6 +184,7 @@ def _findings(findings: tuple[Finding, ...], paint: Paint) -> Iterator[str]:
 
 def _summary(plan: Plan, result: ApplyResult | None, paint: Paint) -> str:
     lines = [paint(summary_line(plan), _BOLD)]
+    lines += [paint(line, _YELLOW if "blinks" in line else "") for line in order_lines(plan)]
     if plan.errors:
         lines.append(paint("Nothing will be applied until the errors are fixed.", _RED))
     if result is not None:

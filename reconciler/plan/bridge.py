@@ -1,0 +1,219 @@
+"""The make-before-break bridge: a temporary policy that keeps flows open during an apply.
+
+When no order of single writes keeps every flow that the states before and after both
+allow (two new policies that allow together what either alone isolates, say), the plan
+writes this first and removes it last:
+
+- a Tier `policy-reconciler-bridge` ordered ahead of every other tier (order 0), and
+- a GlobalNetworkPolicy in it selecting every endpoint (`all()`, both directions, and
+  applyOnForward for forwarded traffic) whose rules Allow exactly the flows to keep, by
+  address and port, then Pass everything else on to the tiers as they are.
+
+Why that is safe in every state between: Felix evaluates tiers in order and Allow is final,
+so a kept flow is allowed at every normal and forward hop whatever else is in place; Pass
+sends every other packet to the next tier, as if the bridge were not there (a tier whose
+policies end in Pass never drops; calico-semantics.md). Failsafe rules come first anyway.
+The bridge never allows a flow the state before does not already allow.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from reconciler import kinds
+from reconciler.connectivity.addresses import V6_BASE, show_span
+from reconciler.connectivity.classes import PeerClass
+from reconciler.connectivity.flows import PeerKind
+from reconciler.connectivity.intervals import IntervalSet
+from reconciler.connectivity.packets import (
+    ALL_PACKETS,
+    ICMP,
+    ICMP_PROTOCOLS,
+    ICMPV6,
+    NAMES,
+    PORT_PROTOCOLS,
+    protocol_span,
+)
+from reconciler.connectivity.pairwise import Cell
+from reconciler.model import ObjectRef, Origin, Resource
+
+NAME = "policy-reconciler-bridge"
+POLICY = f"{NAME}.keep"  # Calico's tier prefix, accepted by every release we support
+ORDER = 0.0
+REASON_UP = "make-before-break: keeps the flows both states allow while the rest is written"
+REASON_DOWN = "make-before-break: removed once every write is done"
+NO_TIER = f"no bridge: a tier is ordered at or before {ORDER:g}, where the bridge must go first"
+ORIGIN = Origin("(policy-reconciler: make-before-break bridge)")
+Rule = dict[str, Any]
+_PROTOCOL_NAMES = {number: name for name, number in NAMES.items()}
+_V4_ONLY, _V6_ONLY = {ICMP}, {ICMPV6}
+
+
+def allow_all() -> list[Rule]:
+    return [{"action": "Allow"}]
+
+
+def objects(
+    rules: Sequence[Rule], tiers: Iterable[Resource], *, forward: bool
+) -> list[Resource] | None:
+    """The Tier and the policy, as the user would write them; None when a tier is in the way.
+    `forward`: some state has applyOnForward policies, so forwarded traffic is bridged too
+    (without them forwarded traffic is allowed by default, and a forward tier would end that)."""
+    if any(_blocks(t) for t in tiers):
+        return None
+    tier_ref = ObjectRef(kinds.CALICO_V3, "v3", "Tier", "", NAME)
+    policy_ref = ObjectRef(kinds.CALICO_V3, "v3", "GlobalNetworkPolicy", "", POLICY)
+    tier: dict[str, Any] = {"apiVersion": tier_ref.api_version, "kind": "Tier"}
+    tier |= {"metadata": {"name": NAME}, "spec": {"order": ORDER}}
+    passing = [*rules, {"action": "Pass"}]
+    spec = {
+        "tier": NAME,
+        "order": ORDER,
+        "selector": "all()",
+        "types": ["Ingress", "Egress"],
+        "applyOnForward": forward,
+        "ingress": passing,
+        "egress": passing,
+    }
+    policy: dict[str, Any] = {"apiVersion": policy_ref.api_version, "kind": "GlobalNetworkPolicy"}
+    policy |= {"metadata": {"name": POLICY}, "spec": spec}
+    return [Resource(tier_ref, tier, ORIGIN), Resource(policy_ref, policy, ORIGIN)]
+
+
+def forwards(resource: Resource) -> bool:
+    spec = resource.body.get("spec")
+    return isinstance(spec, Mapping) and spec.get("applyOnForward") is True
+
+
+def is_bridge(ref: ObjectRef) -> bool:
+    return ref.name in (NAME, POLICY) and ref.kind in ("Tier", "GlobalNetworkPolicy")
+
+
+def _blocks(tier: Resource) -> bool:
+    if tier.ref.name == NAME:
+        return False
+    order = (tier.body.get("spec") or {}).get("order")
+    if not isinstance(order, int | float):
+        return False  # no order sorts last
+    return order < ORDER or (order == ORDER and tier.ref.name < NAME)
+
+
+# --- rules: the flows to keep, by address and port --------------------------------------
+
+
+def rules_for(keep: Mapping[Cell, IntervalSet], classes: Sequence[PeerClass]) -> list[Rule]:
+    """Allow rules covering exactly `keep` (per class pair and topology)."""
+    out: list[Rule] = []
+    for (si, di, same), packets in sorted(keep.items(), key=_cell_order):
+        if not packets:
+            continue
+        other = keep.get((si, di, not same)) if same is not None else None
+        if same is False and other is not None and other == packets:
+            continue  # written once, for both topologies, with the same-node cell
+        both = same is True and other is not None and other == packets
+        for src, dst in _endpoints(classes[si], classes[di], None if both else same):
+            out += _rules(src, dst, packets)
+    return out
+
+
+def _cell_order(item: tuple[Cell, IntervalSet]) -> tuple[int, int, int]:
+    si, di, same = item[0]
+    return (si, di, {True: 0, False: 1, None: 2}[same])
+
+
+def _endpoints(
+    src: PeerClass, dst: PeerClass, same: bool | None
+) -> list[tuple[IntervalSet, IntervalSet]]:
+    if same is None:
+        return [(_addresses(src), _addresses(dst))]
+    out = []
+    for node in sorted({m.node for m in src.members}):
+        here = _addresses(src, {node})
+        there = _addresses(dst, {node}, exclude=not same)
+        if here and there:
+            out.append((here, there))
+    return out
+
+
+def _addresses(
+    peers: PeerClass, nodes: set[str] | None = None, *, exclude: bool = False
+) -> IntervalSet:
+    """The class's addresses; of its members on `nodes` (or, `exclude`, elsewhere)."""
+    if peers.kind is PeerKind.CIDR:
+        return peers.addresses
+    found = IntervalSet()
+    for member in peers.members:
+        if nodes is not None and (member.node in nodes) == exclude:
+            continue
+        own = member.pod.addresses if member.pod is not None else IntervalSet.point(member.address)
+        found = found | own
+    return found
+
+
+def _rules(src: IntervalSet, dst: IntervalSet, packets: IntervalSet) -> list[Rule]:
+    out = []
+    for version, low, high in ((4, 0, (1 << 32) - 1), (6, V6_BASE, V6_BASE + (1 << 128) - 1)):
+        a, b = src & _span(low, high), dst & _span(low, high)
+        if not (a and b):
+            continue
+        for match in _matches(packets, version):
+            rule: Rule = {"action": "Allow", "ipVersion": version, **match}
+            rule["source"] = {"nets": _nets(a)}
+            rule["destination"] = {"nets": _nets(b), **rule.pop("destination", {})}
+            out.append(rule)
+    return out
+
+
+def _span(low: int, high: int) -> IntervalSet:
+    return IntervalSet.of([(low, high)])
+
+
+def _nets(addresses: IntervalSet) -> list[str]:
+    return [str(ipaddress.ip_network(n, strict=False)) for s in addresses for n in show_span(s)]
+
+
+def _matches(packets: IntervalSet, version: int) -> list[Rule]:
+    """The protocol and port matches of a packet set, for one IP version."""
+    if packets == ALL_PACKETS:
+        return [{}]
+    out: list[Rule] = []
+    for proto in sorted({lo >> 16 for lo, _ in packets} | {hi >> 16 for _, hi in packets}):
+        if (version == 4 and proto in _V6_ONLY) or (version == 6 and proto in _V4_ONLY):
+            continue
+        part = packets & IntervalSet.of([protocol_span(proto)])
+        if part:
+            out += _protocol_matches(proto, part)
+    return out
+
+
+def _protocol_matches(proto: int, part: IntervalSet) -> list[Rule]:
+    named: Rule = {"protocol": _PROTOCOL_NAMES.get(proto, proto)}
+    if part == IntervalSet.of([protocol_span(proto)]):
+        return [named]
+    if proto in PORT_PROTOCOLS:
+        ports = [_port_range(lo & 0xFFFF, hi & 0xFFFF) for lo, hi in part]
+        return [{**named, "destination": {"ports": [p for p in ports if p is not None]}}]
+    if proto in ICMP_PROTOCOLS:
+        return [{**named, "icmp": icmp} for icmp in _icmp(part)]
+    return [named]  # a protocol without ports is one point: it was covered whole
+
+
+def _port_range(lo: int, hi: int) -> int | str | None:
+    lo = max(lo, 1)  # port 0 carries no traffic, and Calico refuses it
+    if hi < lo:
+        return None
+    return lo if lo == hi else f"{lo}:{hi}"
+
+
+def _icmp(part: IntervalSet) -> list[dict[str, int]]:
+    out = []
+    for lo, hi in part:
+        for value in range(lo & 0xFFFF, (hi & 0xFFFF) + 1):
+            kind, code = value >> 8, value & 0xFF
+            if code == 0 and value + 255 <= (hi & 0xFFFF):
+                out.append({"type": kind})
+            elif not out or out[-1] != {"type": kind}:
+                out.append({"type": kind, "code": code})
+    return out

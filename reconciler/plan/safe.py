@@ -1,0 +1,287 @@
+"""A firewall-safe apply order, checked on the connectivity model (design invariant 4).
+
+The invariant: no state an apply passes through denies a flow that both the state before
+and the state after allow. The kind order (order.py) is where we start, but in Calico any
+policy that selects an endpoint isolates it, so single writes can blink a flow that two
+new policies allow only together. So, on the model (reconciler.connectivity):
+
+1. the kind order, if none of its intermediate states denies a flow to keep;
+2. else the first order of single writes that keeps them (a greedy search, small plans);
+3. else make-before-break: a bridge (bridge.py) written first and removed last, in a tier
+   ahead of every other, allows exactly the flows to keep while the rest is written.
+
+Each state is checked for plans of up to CHECK_LIMIT firewall writes; larger plans are
+bridged without enumerating their states, and are safe by the bridge's construction.
+Whatever blinks anyway is reported, never silent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+from reconciler.connectivity import Engine, Facts, Pairwise, World, build_world, peer_classes
+from reconciler.connectivity import Flavour as ModelFlavour
+from reconciler.connectivity.compile import CompileError
+from reconciler.connectivity.packets import show_packets
+from reconciler.connectivity.pairwise import Cell, Verdicts
+from reconciler.generate.autohep import AutoHostEndpoints
+from reconciler.kinds import K8S_NETWORKING
+from reconciler.model import Action, Change, ObjectRef, Order, Resource
+from reconciler.plan import bridge
+from reconciler.plan.order import in_apply_order
+
+CHECK_LIMIT = 32  # firewall writes whose every intermediate state we evaluate
+SEARCH_LIMIT = 10  # firewall writes we try to reorder (a greedy, quadratic search)
+FIREWALL_KINDS = frozenset(
+    {"GlobalNetworkPolicy", "NetworkPolicy", "HostEndpoint", "GlobalNetworkSet", "NetworkSet"}
+    | {"Tier", "StagedGlobalNetworkPolicy", "StagedNetworkPolicy"}
+)
+Key = tuple[bool, str, str, str]
+Matrix = dict[Cell, Verdicts]
+
+
+@dataclass(frozen=True, slots=True)
+class Surroundings:
+    """What the plan is applied to: the firewall in force now and the endpoints it acts on."""
+
+    start: tuple[Resource, ...]  # every firewall object in force (ours or not), cluster form
+    facts: Facts
+    flavour: ModelFlavour = field(default_factory=ModelFlavour)
+    auto: AutoHostEndpoints | None = None
+    prepare: Callable[[Resource], Resource] = lambda r: r  # a bridge object, ready to apply
+
+
+@dataclass(frozen=True, slots=True)
+class Blink:
+    """Flows both ends allow that one intermediate state denies."""
+
+    cell: Cell
+    src: str
+    dst: str
+    ports: str
+    step: str  # "after create GlobalNetworkPolicy/allow-web"
+
+    def __str__(self) -> str:
+        return f"{self.src} -> {self.dst} {self.ports} denied {self.step}"
+
+
+@dataclass(frozen=True, slots=True)
+class Ordered:
+    changes: tuple[Change, ...]  # the apply order, bridge writes included
+    method: str  # "kind order", "reordered", "bridged", "unchecked"
+    blinks: tuple[Blink, ...] = ()  # what still blinks (empty when the order is safe)
+    states: int = 0  # intermediate states evaluated on the model
+    note: str = ""
+
+    @property
+    def bridged(self) -> bool:
+        return self.method == "bridged"
+
+    @property
+    def summary(self) -> Order:
+        return Order(self.method, tuple(str(b) for b in self.blinks), self.states, self.note)
+
+
+def writes_firewall(changes: Iterable[Change]) -> bool:
+    return any(c.action.writes and c.ref.kind in FIREWALL_KINDS for c in changes)
+
+
+def is_bridge(ref: ObjectRef) -> bool:
+    return bridge.is_bridge(ref)
+
+
+def safe_order(changes: Sequence[Change], around: Surroundings, *, reorder: bool = True) -> Ordered:
+    """`reorder=False` bridges wherever the kind order blinks, without searching."""
+    ordered = in_apply_order(changes)
+    writes = [c for c in ordered if c.action.writes and c.ref.kind in FIREWALL_KINDS]
+    if not writes:
+        return Ordered(ordered, "kind order", note="no firewall object is written")
+    try:
+        return _order(ordered, writes, around, reorder=reorder)
+    except CompileError as exc:
+        return Ordered(ordered, "unchecked", note=f"not evaluated: {exc}")
+
+
+def _order(
+    ordered: tuple[Change, ...], writes: list[Change], around: Surroundings, *, reorder: bool
+) -> Ordered:
+    if len(writes) == 1:
+        return Ordered(ordered, "kind order", note="one firewall write: no state in between")
+    if len(writes) > CHECK_LIMIT:
+        if not _firewall(around.start):
+            # Nothing enforces yet, so everything is allowed now: the bridge is one Allow
+            # rule, and no model evaluation is needed to build it.
+            return _bridged(ordered, around, bridge.allow_all())
+        return _bridged(ordered, around, None)
+    walk = _Walk(around, ordered)
+    blinks = walk.blinks(ordered)
+    if not blinks:
+        return Ordered(ordered, "kind order", states=walk.evaluated)
+    found = _search(walk, ordered, writes) if reorder and len(writes) <= SEARCH_LIMIT else None
+    if found is not None:
+        return Ordered(found, "reordered", states=walk.evaluated)
+    return _bridge_at_risk(ordered, around, walk, blinks)
+
+
+def _bridge_at_risk(
+    ordered: tuple[Change, ...], around: Surroundings, walk: _Walk, blinks: list[Blink]
+) -> Ordered:
+    """Bridge only the flows that blink; a flow the bridge itself disturbs (forwarded
+    traffic loses its default allow once a forward tier exists) joins them, and the states
+    are walked again. The bridge of every flow to keep is the last resort."""
+    risk = {b.cell for b in blinks}
+    for _ in range(3):
+        keep = {c: v for c, v in walk.keep.items() if c in risk}
+        out = _bridged(ordered, around, bridge.rules_for(keep, walk.classes))
+        if not out.bridged:
+            return replace(out, blinks=tuple(blinks), states=walk.evaluated)
+        check = _Walk(around, out.changes)
+        blinks = check.blinks(out.changes)
+        if not blinks or {b.cell for b in blinks} <= risk:
+            note = "the flows that blink in every order are bridged; each state checked"
+            states = walk.evaluated + check.evaluated
+            return replace(out, blinks=tuple(blinks), states=states, note=note)
+        risk |= {b.cell for b in blinks}
+    out = _bridged(ordered, around, bridge.rules_for(walk.keep, walk.classes))
+    check = _Walk(around, out.changes)
+    blinks = check.blinks(out.changes)
+    return replace(out, blinks=tuple(blinks), states=walk.evaluated + check.evaluated)
+
+
+def _bridged(
+    ordered: tuple[Change, ...], around: Surroundings, rules: list[dict[str, object]] | None
+) -> Ordered:
+    if rules is None:  # too many writes to walk: keep what both ends allow, from two matrices
+        ends = _Walk(around, ordered, states=False)
+        rules = bridge.rules_for(ends.keep, ends.classes)
+    desired = _desired(ordered)
+    tiers = [r for r in (*around.start, *desired) if r.ref.kind == "Tier"]
+    forward = any(bridge.forwards(r) for r in (*around.start, *desired))
+    made = bridge.objects(rules, tiers, forward=forward)
+    if made is None:
+        return Ordered(ordered, "unchecked", note=bridge.NO_TIER)
+    up = tuple(_write(around.prepare(r)) for r in made)
+    down = tuple(_prune(around.prepare(r)) for r in reversed(made))
+    kept = tuple(c for c in ordered if not bridge.is_bridge(c.ref))  # a leftover is rewritten
+    note = "safe by construction: every flow both states allow is bridged"
+    return Ordered((*up, *kept, *down), "bridged", note=note)
+
+
+def _search(walk: _Walk, ordered: tuple[Change, ...], writes: list[Change]) -> tuple[Change, ...]:
+    """Greedy: at each point the first remaining write (in kind order) whose state keeps
+    every flow; None when some point has no such write."""
+    done: list[Change] = []
+    left = list(writes)
+    while left:
+        pick = next((c for c in left if walk.keeps([*done, c])), None)
+        if pick is None:
+            return None  # type: ignore[return-value]
+        done.append(pick)
+        left.remove(pick)
+    rest = [c for c in ordered if c not in writes]
+    return (*done, *rest)
+
+
+# --- the model's states ----------------------------------------------------------------
+
+
+class _Walk:
+    """States of the apply on the model: the flows to keep, and where a sequence blinks."""
+
+    def __init__(
+        self, around: Surroundings, ordered: Sequence[Change], *, states: bool = True
+    ) -> None:
+        self.around = around
+        start = _index(around.start)
+        end = _applied(start, ordered)
+        worlds = [start, end]
+        if states:  # classes must hold in every state we may evaluate, not only the ends
+            worlds += [_applied(start, [c]) for c in ordered if c.action.writes]
+        self.start = start
+        engines = [Engine(self._world(w)) for w in worlds]
+        self.classes = peer_classes(engines)
+        first = Pairwise(engines[0], self.classes)
+        last = Pairwise(engines[1], self.classes, reuse=first)
+        self._reuse = first
+        before, after = first.matrix(self.classes), last.matrix(self.classes)
+        self.keep = {c: v.allow & after[c].allow for c, v in before.items() if c in after}
+        self.evaluated = 0
+
+    def _world(self, state: dict[Key, Resource]) -> World:
+        a = self.around
+        return build_world(state.values(), a.facts, flavour=a.flavour, auto=a.auto)
+
+    def allowed(self, state: dict[Key, Resource]) -> Matrix:
+        self.evaluated += 1
+        pairs = Pairwise(Engine(self._world(state)), self.classes, reuse=self._reuse)
+        return pairs.matrix(self.classes)
+
+    def missing(self, state: dict[Key, Resource]) -> list[tuple[Cell, str]]:
+        now = self.allowed(state)
+        out = []
+        for cell, keep in self.keep.items():
+            lost = keep - now[cell].allow if cell in now else keep
+            if lost:
+                out.append((cell, show_packets(lost)))
+        return out
+
+    def keeps(self, sequence: Sequence[Change]) -> bool:
+        return not self.missing(_applied(self.start, sequence))
+
+    def blinks(self, sequence: Sequence[Change]) -> list[Blink]:
+        out: list[Blink] = []
+        state = dict(self.start)
+        for i, change in enumerate(sequence[:-1]):
+            state = _applied(state, [change])
+            if not change.action.writes or change.ref.kind not in FIREWALL_KINDS:
+                continue
+            step = _step(change, sequence[i + 1 :])
+            for (si, di, same), ports in self.missing(state):
+                src, dst = self.classes[si].label, self.classes[di].label
+                out.append(Blink((si, di, same), src, dst, ports, step))
+        return out
+
+
+def _step(change: Change, rest: Sequence[Change]) -> str:
+    nxt = next((c for c in rest if c.action.writes), None)
+    until = f" until {nxt.action} {nxt.ref}" if nxt else ""
+    return f"after {change.action} {change.ref}{until}"
+
+
+def _key(resource: Resource) -> Key:
+    ref = resource.ref
+    return (ref.group == K8S_NETWORKING, ref.kind, ref.namespace, ref.name)
+
+
+def _index(resources: Iterable[Resource]) -> dict[Key, Resource]:
+    return {_key(r): r for r in resources if r.ref.kind in FIREWALL_KINDS}
+
+
+def _applied(state: dict[Key, Resource], changes: Iterable[Change]) -> dict[Key, Resource]:
+    out = dict(state)
+    for change in changes:
+        if change.ref.kind not in FIREWALL_KINDS or not change.action.writes:
+            continue
+        key = (change.ref.group == K8S_NETWORKING, *change.ref.key[1:])
+        if change.action is Action.PRUNE:
+            out.pop(key, None)
+        elif change.desired is not None:
+            out[key] = change.desired
+    return out
+
+
+def _firewall(resources: Iterable[Resource]) -> bool:
+    return any(r.ref.kind in FIREWALL_KINDS for r in resources)
+
+
+def _desired(changes: Iterable[Change]) -> list[Resource]:
+    return [c.desired for c in changes if c.desired is not None]
+
+
+def _write(resource: Resource) -> Change:
+    return Change(resource.ref, Action.CREATE, resource, None, reason=bridge.REASON_UP)
+
+
+def _prune(resource: Resource) -> Change:
+    return Change(resource.ref, Action.PRUNE, None, resource.body, reason=bridge.REASON_DOWN)

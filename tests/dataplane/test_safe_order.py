@@ -40,9 +40,7 @@ def pods(net: Net, uid: str) -> Iterator[dict[str, Pod]]:
     layout = {"web": (f"{uid}-a", "node-2", 20), "client": (f"{uid}-a", "node-3", 20),
               "other": (f"{uid}-b", "node-3", 21)}  # fmt: skip
     made = {
-        name: add_pod(
-            net.info, namespace=ns, name=name, node=node, host=host, labels={"app": name}
-        )
+        name: add_pod(net.info, namespace=ns, name=name, node=node, host=host, labels={"app": name})
         for name, (ns, node, host) in layout.items()
     }
     with ExitStack() as stack:

@@ -149,6 +149,7 @@ class Change:
     diff: tuple[DiffEntry, ...] = ()
     reason: str = ""
     drifted_by: tuple[FieldChange, ...] = ()
+    transient: bool = False  # written and removed by the same plan (a make-before-break bridge)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +186,8 @@ class Plan:
         return tuple(f for f in self.findings if f.severity is Severity.ERROR)
 
     def count(self, action: Action) -> int:
-        return sum(1 for c in self.changes if c.action is action)
+        """Changes of one action, the plan's own transient bridge writes aside."""
+        return sum(1 for c in self.changes if c.action is action and not c.transient)
 
     @property
     def has_changes(self) -> bool:

@@ -280,8 +280,12 @@ def _desired(changes: Iterable[Change]) -> list[Resource]:
 
 
 def _write(resource: Resource) -> Change:
-    return Change(resource.ref, Action.CREATE, resource, None, reason=bridge.REASON_UP)
+    return Change(
+        resource.ref, Action.CREATE, resource, None, reason=bridge.REASON_UP, transient=True
+    )
 
 
 def _prune(resource: Resource) -> Change:
-    return Change(resource.ref, Action.PRUNE, None, resource.body, reason=bridge.REASON_DOWN)
+    return Change(
+        resource.ref, Action.PRUNE, None, resource.body, reason=bridge.REASON_DOWN, transient=True
+    )

@@ -19,7 +19,8 @@ always present (null or empty when it does not apply).
     Ref     = {"ref": "Kind/ns/name", "apiVersion", "group", "version", "kind",
                "namespace", "name"}   # namespace "" for cluster-scoped kinds
     Origin  = {"text": "path:line", "path", "line": int, "template", "target"}
-    Change  = Ref + {"action", "writes": bool, "reason", "origin": Origin | null,
+    Change  = Ref + {"action", "writes": bool, "transient": bool, "reason",
+                     "origin": Origin | null,
                      "diff": [{"path", "before", "after"}],   # null = field absent (1)
                      "patch": [RFC 6902 operation] | null,    # (2)
                      "driftedBy": [{"manager", "operation", "time"}]}
@@ -236,6 +237,7 @@ def _change(change: Change) -> dict[str, JSON]:
         **_ref(change.ref),
         "action": change.action.value,
         "writes": change.action.writes,
+        "transient": change.transient,
         "reason": change.reason,
         "origin": _origin(change.desired.origin if change.desired else None),
         "diff": [

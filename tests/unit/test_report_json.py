@@ -40,10 +40,12 @@ TOP_KEYS = {
     "counts",
     "changes",
     "findings",
+    "order",
     "result",
 }
 REF_KEYS = {"ref", "apiVersion", "group", "version", "kind", "namespace", "name"}
-CHANGE_KEYS = REF_KEYS | {"action", "writes", "reason", "origin", "diff", "patch", "driftedBy"}
+CHANGE_KEYS = REF_KEYS | {"action", "writes", "transient", "reason", "origin", "diff", "patch"}
+CHANGE_KEYS |= {"driftedBy"}
 
 
 def resource(ref: ObjectRef, line: int) -> Resource:

@@ -22,6 +22,7 @@ from typing import Any
 
 from reconciler.cluster import errors
 from reconciler.cluster.client import Cluster, JSONDict, ResourceType, WatchStream
+from reconciler.plan import bridge
 
 log = logging.getLogger(__name__)
 RESYNC = "RESYNC"  # not an API event type: "we may have missed events, look again"
@@ -214,7 +215,11 @@ def newest_managers(obj: Mapping[str, Any]) -> frozenset[str]:
 
 
 def is_own_write(event: WatchEvent, field_manager: str) -> bool:
-    """Our server-side apply is the newest write to this object: no drift to look at."""
+    """Our server-side apply is the newest write to this object: no drift to look at. The
+    make-before-break bridge is removed by the very run that wrote it: not drift either."""
+    if event.type == "DELETED":
+        meta = event.object.get("metadata") or {}
+        return bridge.is_bridge_object(str(event.object.get("kind", "")), str(meta.get("name")))
     if event.type not in ("ADDED", "MODIFIED"):
         return False
     return newest_managers(event.object) == {f"{field_manager}/Apply"}

@@ -88,7 +88,11 @@ def forwards(resource: Resource) -> bool:
 
 
 def is_bridge(ref: ObjectRef) -> bool:
-    return ref.name in (NAME, POLICY) and ref.kind in ("Tier", "GlobalNetworkPolicy")
+    return is_bridge_object(ref.kind, ref.name)
+
+
+def is_bridge_object(kind: str, name: str) -> bool:
+    return (kind, name) in (("Tier", NAME), ("GlobalNetworkPolicy", POLICY))
 
 
 def _blocks(tier: Resource) -> bool:

@@ -69,9 +69,10 @@ def test_500_nodes_and_1000_namespaces_plan_and_apply(
     )
     plan, result = reconcile(cluster, repo)
     assert not plan.errors, plan.errors[:3]
-    assert Counter(c.action for c in plan.changes) == {Action.CREATE: NODES + 2 * NAMESPACES}
+    ours = [c for c in plan.changes if not c.transient]  # the bridge aside (plan/safe.py)
+    assert Counter(c.action for c in ours) == {Action.CREATE: NODES + 2 * NAMESPACES}
     assert result.ok, (result.failed[:3], result.notes)
-    assert len(result.done) == NODES + 2 * NAMESPACES
+    assert len([c for c in result.done if not c.transient]) == NODES + 2 * NAMESPACES
 
     selector = repo.settings().applyset.selector
     heps = cluster.list(HEP, label_selector=selector)

@@ -7,6 +7,7 @@ them to decide whether an event is worth a re-plan (a Node's status heartbeat is
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -99,23 +100,44 @@ class ServiceAccount:
     labels: Mapping[str, str]
 
 
+CALICO_POD_IPS = "cni.projectcalico.org/podIPs"
+CALICO_POD_IP = "cni.projectcalico.org/podIP"
+
+
 def pod_from_api(obj: Mapping[str, Any]) -> Pod:
     meta = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
-    status = obj.get("status") or {}
-    ips = [str(p.get("ip")) for p in status.get("podIPs") or [] if isinstance(p, Mapping)]
-    if not ips and status.get("podIP"):
-        ips = [str(status["podIP"])]
     return Pod(
         namespace=str(meta.get("namespace", "")),
         name=str(meta.get("name", "")),
         labels=dict(meta.get("labels") or {}),
         node=str(spec.get("nodeName") or ""),
-        ips=tuple(ips),
+        ips=tuple(_pod_ips(meta, obj.get("status") or {})),
         service_account=str(spec.get("serviceAccountName") or "default"),
         ports=tuple(_container_ports(spec)),
         host_network=bool(spec.get("hostNetwork")),
     )
+
+
+def _pod_ips(meta: Mapping[str, Any], status: Mapping[str, Any]) -> list[str]:
+    """As Calico reads them (libcalico-go k8s conversion `getPodIPs`): the CNI plugin's
+    annotations first, then the status the kubelet reports."""
+    notes = meta.get("annotations") or {}
+    noted = str(notes.get(CALICO_POD_IPS) or notes.get(CALICO_POD_IP) or "")
+    if noted:  # free text anyone may write: what is not an address is not one
+        return [ip for ip in (n.strip().split("/")[0] for n in noted.split(",")) if _is_ip(ip)]
+    ips = [str(p.get("ip")) for p in status.get("podIPs") or [] if isinstance(p, Mapping)]
+    if not ips and status.get("podIP"):
+        ips = [str(status["podIP"])]
+    return ips
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _container_ports(spec: Mapping[str, Any]) -> list[ContainerPort]:

@@ -8,6 +8,7 @@ Every write is held until Felix has rendered it (tests/dataplane/test_node_firew
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -28,6 +29,7 @@ from tests.cluster.engine import Repo, k8s_np
 from tests.dataplane.helpers import Net
 
 PROBE_TIMEOUT = 1.0
+_HOSTS = itertools.count()
 
 
 @pytest.fixture
@@ -37,8 +39,9 @@ def pods(net: Net, uid: str) -> Iterator[dict[str, Pod]]:
         body = {"apiVersion": "v1", "kind": "Namespace",
                 "metadata": {"name": ns, "labels": labels}}  # fmt: skip
         kubectl(net.info, "apply", "-f", "-", stdin=json.dumps(body))
-    layout = {"web": (f"{uid}-a", "node-2", 20), "client": (f"{uid}-a", "node-3", 20),
-              "other": (f"{uid}-b", "node-3", 21)}  # fmt: skip
+    base = 20 + 2 * next(_HOSTS)  # pod addresses stay taken for the whole session
+    layout = {"web": (f"{uid}-a", "node-2", base), "client": (f"{uid}-a", "node-3", base),
+              "other": (f"{uid}-b", "node-3", base + 1)}  # fmt: skip
     made = {
         name: add_pod(net.info, namespace=ns, name=name, node=node, host=host, labels={"app": name})
         for name, (ns, node, host) in layout.items()

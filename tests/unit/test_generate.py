@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from reconciler import generate, pipeline
 from reconciler.cli import main
 from reconciler.generate import Namespace, Node, joined_name
+from reconciler.generate.inventory import pod_from_api
 from reconciler.manifests import checks, load_text
 from reconciler.manifests.templates import Template
 from reconciler.model import Action, Finding, Origin, Revision, Severity
@@ -374,3 +375,18 @@ def test_a_non_utf8_inventory_file_is_one_line(tmp_path: Path) -> None:
     nodes.write_bytes(b"kind: Node\nmetadata: {name: \xff\xfe}\n")
     result = CliRunner().invoke(main, ["plan", str(repo), "--offline", "--nodes-file", str(nodes)])
     assert result.exit_code == 2 and "not UTF-8" in result.output
+
+
+def test_pod_addresses_are_read_as_calico_reads_them() -> None:
+    """The CNI plugin's annotations first (libcalico-go getPodIPs), then the status; an
+    annotation that is no address is no address."""
+    status = {"podIPs": [{"ip": "10.9.0.1"}]}
+    annotated = {"name": "p", "namespace": "n"}
+    plain = pod_from_api({"metadata": annotated, "status": status})
+    assert plain.ips == ("10.9.0.1",)
+    notes = {"cni.projectcalico.org/podIPs": "10.1.0.5/32,fd00::5/128"}
+    both = pod_from_api({"metadata": {**annotated, "annotations": notes}, "status": status})
+    assert both.ips == ("10.1.0.5", "fd00::5")
+    bad = {"cni.projectcalico.org/podIP": "not-an-ip"}
+    hostile = pod_from_api({"metadata": {**annotated, "annotations": bad}, "status": status})
+    assert hostile.ips == ()

@@ -156,9 +156,18 @@ def _addresses(
     return found
 
 
+def families(peers: PeerClass) -> set[int]:
+    """The IP versions a class's addresses are in."""
+    found = _addresses(peers)
+    return {v for v, low, high in _FAMILIES if found & _span(low, high)}
+
+
+_FAMILIES = ((4, 0, (1 << 32) - 1), (6, V6_BASE, V6_BASE + (1 << 128) - 1))
+
+
 def _rules(src: IntervalSet, dst: IntervalSet, packets: IntervalSet) -> list[Rule]:
     out = []
-    for version, low, high in ((4, 0, (1 << 32) - 1), (6, V6_BASE, V6_BASE + (1 << 128) - 1)):
+    for version, low, high in _FAMILIES:
         a, b = src & _span(low, high), dst & _span(low, high)
         if not (a and b):
             continue

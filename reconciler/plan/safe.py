@@ -10,8 +10,9 @@ new policies allow only together. So, on the model (reconciler.connectivity):
 3. else make-before-break: a bridge (bridge.py) written first and removed last, in a tier
    ahead of every other, allows exactly the flows to keep while the rest is written.
 
-Each state is checked for plans of up to CHECK_LIMIT firewall writes; larger plans are
-bridged without enumerating their states, and are safe by the bridge's construction.
+Only the class pairs a written object can touch are evaluated. Every state is checked
+while that costs at most BUDGET pair evaluations (and up to CHECK_LIMIT writes); a larger
+plan is bridged without enumerating its states, safe by the bridge's construction.
 Whatever blinks anyway is reported, never silent.
 """
 
@@ -22,16 +23,20 @@ from dataclasses import dataclass, field, replace
 
 from reconciler.connectivity import Engine, Facts, Pairwise, World, build_world, peer_classes
 from reconciler.connectivity import Flavour as ModelFlavour
+from reconciler.connectivity.classes import PeerClass
 from reconciler.connectivity.compile import CompileError
+from reconciler.connectivity.flows import PeerKind, Placed
 from reconciler.connectivity.packets import show_packets
-from reconciler.connectivity.pairwise import Cell, Verdicts
+from reconciler.connectivity.pairwise import Cell, Verdicts, representatives
 from reconciler.generate.autohep import AutoHostEndpoints
 from reconciler.kinds import K8S_NETWORKING
-from reconciler.model import Action, Change, ObjectRef, Order, Resource
+from reconciler.model import Action, Change, ObjectRef, Order, Origin, Resource
 from reconciler.plan import bridge
 from reconciler.plan.order import in_apply_order
 
+_LIVE = Origin("(live)")
 CHECK_LIMIT = 32  # firewall writes whose every intermediate state we evaluate
+BUDGET = 150_000  # class pairs evaluated on the model per plan, at most (a few seconds)
 SEARCH_LIMIT = 10  # firewall writes we try to reorder (a greedy, quadratic search)
 FIREWALL_KINDS = frozenset(
     {"GlobalNetworkPolicy", "NetworkPolicy", "HostEndpoint", "GlobalNetworkSet", "NetworkSet"}
@@ -114,11 +119,21 @@ def _order(
             # rule, and no model evaluation is needed to build it.
             return _bridged(ordered, around, bridge.allow_all())
         return _bridged(ordered, around, None)
+    ends = _Walk(around, ordered, states=False)
+    if ends.size * len(writes) > BUDGET:  # too costly to walk: bridge what may change
+        return _bridged(ordered, around, bridge.rules_for(ends.keep, ends.classes))
+    return _walked(ordered, writes, around, reorder=reorder)
+
+
+def _walked(
+    ordered: tuple[Change, ...], writes: list[Change], around: Surroundings, *, reorder: bool
+) -> Ordered:
     walk = _Walk(around, ordered)
     blinks = walk.blinks(ordered)
     if not blinks:
         return Ordered(ordered, "kind order", states=walk.evaluated)
-    found = _search(walk, ordered, writes) if reorder and len(writes) <= SEARCH_LIMIT else None
+    search = reorder and len(writes) <= SEARCH_LIMIT and walk.size * len(writes) ** 2 <= BUDGET
+    found = _search(walk, ordered, writes) if search else None
     if found is not None:
         return Ordered(found, "reordered", states=walk.evaluated)
     return _bridge_at_risk(ordered, around, walk, blinks)
@@ -187,7 +202,11 @@ def _search(walk: _Walk, ordered: tuple[Change, ...], writes: list[Change]) -> t
 
 
 class _Walk:
-    """States of the apply on the model: the flows to keep, and where a sequence blinks."""
+    """States of the apply on the model: the flows to keep, and where a sequence blinks.
+
+    Only the class pairs some written object can touch are evaluated: a policy acts on
+    the hops of the endpoints it selects, a host endpoint on its node's. Every other pair
+    reads the same policies in every state, so its verdict cannot change."""
 
     def __init__(
         self, around: Surroundings, ordered: Sequence[Change], *, states: bool = True
@@ -201,12 +220,34 @@ class _Walk:
         self.start = start
         engines = [Engine(self._world(w)) for w in worlds]
         self.classes = peer_classes(engines)
+        written = _written(ordered)
+        every = any(k[1] in _EVERYTHING for k in written)
+        self.cells = None if every else _touched(self.classes, engines[:2], self._world(written))
         first = Pairwise(engines[0], self.classes)
         last = Pairwise(engines[1], self.classes, reuse=first)
         self._reuse = first
-        before, after = first.matrix(self.classes), last.matrix(self.classes)
-        self.keep = {c: v.allow & after[c].allow for c, v in before.items() if c in after}
+        before, after = self._matrix(first), self._matrix(last)
+        # A flow between two address families cannot exist, whatever the model says of it.
+        self.keep = {
+            c: v.allow & after[c].allow
+            for c, v in before.items()
+            if c in after
+            and bridge.families(self.classes[c[0]]) & bridge.families(self.classes[c[1]])
+        }
         self.evaluated = 0
+
+    @property
+    def size(self) -> int:
+        """Class pairs one state costs."""
+        return len(self.cells) if self.cells is not None else len(self.classes) ** 2
+
+    def _matrix(self, pairs: Pairwise) -> Matrix:
+        if self.cells is None:
+            return pairs.matrix(self.classes)
+        out: Matrix = {}
+        for si, di, pair, same in self.cells:
+            out[(si, di, same)] = pairs.verdicts(self.classes[si], self.classes[di], pair)
+        return out
 
     def _world(self, state: dict[Key, Resource]) -> World:
         a = self.around
@@ -215,7 +256,7 @@ class _Walk:
     def allowed(self, state: dict[Key, Resource]) -> Matrix:
         self.evaluated += 1
         pairs = Pairwise(Engine(self._world(state)), self.classes, reuse=self._reuse)
-        return pairs.matrix(self.classes)
+        return self._matrix(pairs)
 
     def missing(self, state: dict[Key, Resource]) -> list[tuple[Cell, str]]:
         now = self.allowed(state)
@@ -241,6 +282,48 @@ class _Walk:
                 src, dst = self.classes[si].label, self.classes[di].label
                 out.append(Blink((si, di, same), src, dst, ports, step))
         return out
+
+
+_Touched = list[tuple[int, int, tuple[Placed, Placed], bool | None]]
+_EVERYTHING = frozenset({"Tier", "GlobalNetworkSet", "NetworkSet"})  # read by any rule
+
+
+def _touched(classes: Sequence[PeerClass], ends: Sequence[Engine], written: World) -> _Touched:
+    """The class pairs (with a member pair per topology) whose hops read a written object."""
+    pods: set[str] = set()
+    nodes = {h.node for h in written.hosts}
+    for engine in ends:
+        world = engine.world
+        pods |= {v.name for p in written.policies for v in world.pods if p.selects.matches(v)}
+        nodes |= {v.node for p in written.policies for v in world.hosts if p.selects.matches(v)}
+    hit = {i for i, c in enumerate(classes) if _hit(c, pods, nodes)}
+    out: _Touched = []
+    for si, src in enumerate(classes):
+        for di, dst in enumerate(classes):
+            if (si in hit or di in hit) and not (src.kind is dst.kind is PeerKind.CIDR):
+                out += [(si, di, (a, b), same) for a, b, same in representatives(src, dst)]
+    return out
+
+
+def _hit(peers: PeerClass, pods: set[str], nodes: set[str]) -> bool:
+    rep = peers.representative
+    if peers.kind is PeerKind.CIDR:
+        return False
+    return rep.node in nodes or (rep.pod is not None and rep.pod.name in pods)
+
+
+def _written(changes: Iterable[Change]) -> dict[Key, Resource]:
+    """Every version of every written object: what the apply touches."""
+    out: dict[Key, Resource] = {}
+    for i, change in enumerate(c for c in changes if c.action.writes):
+        if change.ref.kind not in FIREWALL_KINDS:
+            continue
+        if change.desired is not None:
+            out[(*_key(change.desired)[:3], f"{i}+")] = change.desired
+        if change.live:
+            live = Resource(change.ref, change.live, _LIVE)
+            out[(*_key(live)[:3], f"{i}-")] = live
+    return out
 
 
 def _step(change: Change, rest: Sequence[Change]) -> str:

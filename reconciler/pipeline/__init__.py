@@ -148,8 +148,9 @@ def plan(cluster: Cluster, rendered: Rendered, settings: Settings) -> Planned:
 
 def secure(cluster: Cluster, planned: Planned, flavour: Flavour, settings: Settings) -> Planned:
     """The plan in a firewall-safe order checked on the connectivity model. The live
-    firewall and its endpoints are read only when the plan writes a firewall object."""
-    if not safety.writes_firewall(planned.plan.changes):
+    firewall and its endpoints are read only when the plan writes more than one firewall
+    object (with one write, no state lies between before and after)."""
+    if not safety.has_states_between(planned.plan.changes):
         return planned
     live = read_cluster(cluster, calico=settings.calico)
     around = surroundings(live.objects, live.facts, flavour, settings)

@@ -88,8 +88,9 @@ class Ordered:
         return Order(self.method, tuple(str(b) for b in self.blinks), self.states, self.note)
 
 
-def writes_firewall(changes: Iterable[Change]) -> bool:
-    return any(c.action.writes and c.ref.kind in FIREWALL_KINDS for c in changes)
+def has_states_between(changes: Iterable[Change]) -> bool:
+    """More than one firewall write: some state lies between before and after."""
+    return sum(1 for c in changes if c.action.writes and c.ref.kind in FIREWALL_KINDS) > 1
 
 
 def is_bridge(ref: ObjectRef) -> bool:
@@ -222,17 +223,20 @@ class _Walk:
         self.classes = peer_classes(engines)
         written = _written(ordered)
         every = any(k[1] in _EVERYTHING for k in written)
-        self.cells = None if every else _touched(self.classes, engines[:2], self._world(written))
+        touched = None if every else _touched(self.classes, engines[:2], self._world(written))
+        # One pair at a time forgoes the matrix's sharing: worth it for a few pairs only.
+        few = touched is not None and len(touched) < len(self.classes) ** 2 // 4
+        self.cells = touched if few else None
         first = Pairwise(engines[0], self.classes)
         last = Pairwise(engines[1], self.classes, reuse=first)
         self._reuse = first
         before, after = self._matrix(first), self._matrix(last)
         # A flow between two address families cannot exist, whatever the model says of it.
+        family = [bridge.families(c) for c in self.classes]
         self.keep = {
             c: v.allow & after[c].allow
             for c, v in before.items()
-            if c in after
-            and bridge.families(self.classes[c[0]]) & bridge.families(self.classes[c[1]])
+            if c in after and family[c[0]] & family[c[1]]
         }
         self.evaluated = 0
 

@@ -165,7 +165,10 @@ def surroundings(
         return Resource(resource.ref, made.body, resource.origin)
 
     model = ModelFlavour(settings.calico)
-    return safety.Surroundings(tuple(start), facts, flavour=model, prepare=prepare)
+    name = safety.bridge_name(settings.applyset.id)
+    return safety.Surroundings(
+        tuple(start), facts, flavour=model, prepare=prepare, bridge_tier=name
+    )
 
 
 def ordered(planned: Planned, found: safety.Ordered) -> Planned:

@@ -4,7 +4,8 @@ When no order of single writes keeps every flow that the states before and after
 allow (two new policies that allow together what either alone isolates, say), the plan
 writes this first and removes it last:
 
-- a Tier `policy-reconciler-bridge` ordered ahead of every other tier (order 0), and
+- a Tier `policy-reconciler-bridge-<hash of the ApplySet id>` ordered ahead of every
+  other tier (order 0), and
 - a GlobalNetworkPolicy in it selecting every endpoint (`all()`, both directions, and
   applyOnForward for forwarded traffic) whose rules Allow exactly the flows to keep, by
   address and port, then Pass everything else on to the tiers as they are.
@@ -18,6 +19,7 @@ The bridge never allows a flow the state before does not already allow.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -39,12 +41,11 @@ from reconciler.connectivity.packets import (
 from reconciler.connectivity.pairwise import Cell
 from reconciler.model import ObjectRef, Origin, Resource
 
-NAME = "policy-reconciler-bridge"
-POLICY = f"{NAME}.keep"  # Calico's tier prefix, accepted by every release we support
+PREFIX = "policy-reconciler-bridge"
 ORDER = 0.0
 REASON_UP = "make-before-break: keeps the flows both states allow while the rest is written"
 REASON_DOWN = "make-before-break: removed once every write is done"
-NO_TIER = f"no bridge: a tier is ordered at or before {ORDER:g}, where the bridge must go first"
+NO_TIER = f"no bridge: a tier is ordered at or before {ORDER:g}, where a bridge must go first"
 ORIGIN = Origin("(policy-reconciler: make-before-break bridge)")
 Rule = dict[str, Any]
 _PROTOCOL_NAMES = {number: name for name, number in NAMES.items()}
@@ -55,21 +56,30 @@ def allow_all() -> list[Rule]:
     return [{"action": "Allow"}]
 
 
+def tier_name(applyset_id: str) -> str:
+    """One bridge per ApplySet, so that two reconcilers in one cluster never share one."""
+    return f"{PREFIX}-{hashlib.sha256(applyset_id.encode()).hexdigest()[:10]}"
+
+
+def policy_name(tier: str) -> str:
+    return f"{tier}.keep"  # Calico's tier prefix, accepted by every release we support
+
+
 def objects(
-    rules: Sequence[Rule], tiers: Iterable[Resource], *, forward: bool
+    rules: Sequence[Rule], tiers: Iterable[Resource], *, forward: bool, name: str
 ) -> list[Resource] | None:
     """The Tier and the policy, as the user would write them; None when a tier is in the way.
     `forward`: some state has applyOnForward policies, so forwarded traffic is bridged too
     (without them forwarded traffic is allowed by default, and a forward tier would end that)."""
-    if any(_blocks(t) for t in tiers):
+    if any(_blocks(t, name) for t in tiers):
         return None
-    tier_ref = ObjectRef(kinds.CALICO_V3, "v3", "Tier", "", NAME)
-    policy_ref = ObjectRef(kinds.CALICO_V3, "v3", "GlobalNetworkPolicy", "", POLICY)
+    tier_ref = ObjectRef(kinds.CALICO_V3, "v3", "Tier", "", name)
+    policy_ref = ObjectRef(kinds.CALICO_V3, "v3", "GlobalNetworkPolicy", "", policy_name(name))
     tier: dict[str, Any] = {"apiVersion": tier_ref.api_version, "kind": "Tier"}
-    tier |= {"metadata": {"name": NAME}, "spec": {"order": ORDER}}
+    tier |= {"metadata": {"name": name}, "spec": {"order": ORDER}}
     passing = [*rules, {"action": "Pass"}]
     spec = {
-        "tier": NAME,
+        "tier": name,
         "order": ORDER,
         "selector": "all()",
         "types": ["Ingress", "Egress"],
@@ -78,7 +88,7 @@ def objects(
         "egress": passing,
     }
     policy: dict[str, Any] = {"apiVersion": policy_ref.api_version, "kind": "GlobalNetworkPolicy"}
-    policy |= {"metadata": {"name": POLICY}, "spec": spec}
+    policy |= {"metadata": {"name": policy_ref.name}, "spec": spec}
     return [Resource(tier_ref, tier, ORIGIN), Resource(policy_ref, policy, ORIGIN)]
 
 
@@ -92,16 +102,17 @@ def is_bridge(ref: ObjectRef) -> bool:
 
 
 def is_bridge_object(kind: str, name: str) -> bool:
-    return (kind, name) in (("Tier", NAME), ("GlobalNetworkPolicy", POLICY))
+    """Any ApplySet's bridge (`default.` is how a CRD stores a default-tier name: not ours)."""
+    return kind in ("Tier", "GlobalNetworkPolicy") and name.startswith(PREFIX + "-")
 
 
-def _blocks(tier: Resource) -> bool:
-    if tier.ref.name == NAME:
-        return False
+def _blocks(tier: Resource, name: str) -> bool:
+    if tier.ref.name.startswith(PREFIX + "-"):
+        return False  # another ApplySet's bridge: both Allow what they keep, Pass the rest
     order = (tier.body.get("spec") or {}).get("order")
     if not isinstance(order, int | float):
         return False  # no order sorts last
-    return order < ORDER or (order == ORDER and tier.ref.name < NAME)
+    return order < ORDER or (order == ORDER and tier.ref.name < name)
 
 
 # --- rules: the flows to keep, by address and port --------------------------------------

@@ -10,7 +10,7 @@ manager is named.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from reconciler import FIELD_MANAGER
@@ -25,6 +25,7 @@ from reconciler.model import (
     Revision,
     Severity,
 )
+from reconciler.plan.bridge import is_bridge
 from reconciler.plan.diff import Delta, compare
 from reconciler.plan.fields import Ownership, applied_by, managed_fields
 from reconciler.plan.guard import guard_prunes
@@ -33,6 +34,7 @@ from reconciler.plan.order import in_apply_order
 Key = tuple[str, str, str, str]
 T = TypeVar("T")
 
+LEFTOVER = "a make-before-break bridge left by a run that stopped half-way"
 REASONS: Mapping[Action, str] = {
     Action.CREATE: "not in the cluster",
     Action.UPDATE: "changed in Git",
@@ -85,9 +87,13 @@ def make_plan(
     present, doubled = _unique(live, key=lambda o: o.ref.key, describe=_twice_live)
     writes = [_write(d, present.get(key), options) for key, d in wanted.items()]
     stale = [_prune(o) for key, o in present.items() if key not in wanted and o.owned]
+    # A bridge left by a run that stopped half-way is ours alone: always removed, and not
+    # counted by the prune guard, which protects what Git asked for.
+    leftover = [replace(c, reason=LEFTOVER, transient=True) for c in stale if is_bridge(c.ref)]
+    stale = [c for c in stale if not is_bridge(c.ref)]
     guarded = guard_prunes(
         prunes=stale if options.prune else (),
-        managed=sum(o.owned for o in present.values()),
+        managed=sum(o.owned for o in present.values()) - len(leftover),
         rendered=len(wanted),
         findings=(*findings, *twice, *doubled),
         max_prune=options.max_prune,
@@ -95,7 +101,7 @@ def make_plan(
     )
     return Plan(
         revision=revision,
-        changes=in_apply_order([*writes, *guarded.prunes]),
+        changes=in_apply_order([*writes, *guarded.prunes, *leftover]),
         findings=(*findings, *twice, *doubled, *guarded.findings),
         target=target,
     )

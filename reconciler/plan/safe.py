@@ -55,6 +55,7 @@ class Surroundings:
     flavour: ModelFlavour = field(default_factory=ModelFlavour)
     auto: AutoHostEndpoints | None = None
     prepare: Callable[[Resource], Resource] = lambda r: r  # a bridge object, ready to apply
+    bridge_tier: str = bridge.tier_name("")  # the bridge's name (one per ApplySet)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,10 @@ def has_states_between(changes: Iterable[Change]) -> bool:
 
 def is_bridge(ref: ObjectRef) -> bool:
     return bridge.is_bridge(ref)
+
+
+def bridge_name(applyset_id: str) -> str:
+    return bridge.tier_name(applyset_id)
 
 
 def safe_order(changes: Sequence[Change], around: Surroundings, *, reorder: bool = True) -> Ordered:
@@ -174,7 +179,7 @@ def _bridged(
     desired = _desired(ordered)
     tiers = [r for r in (*around.start, *desired) if r.ref.kind == "Tier"]
     forward = any(bridge.forwards(r) for r in (*around.start, *desired))
-    made = bridge.objects(rules, tiers, forward=forward)
+    made = bridge.objects(rules, tiers, forward=forward, name=around.bridge_tier)
     if made is None:
         return Ordered(ordered, "unchecked", note=bridge.NO_TIER)
     up = tuple(_write(around.prepare(r)) for r in made)

@@ -21,7 +21,7 @@ from reconciler.model import (
     Revision,
     Severity,
 )
-from reconciler.plan import Desired, Live, PlanOptions, make_plan
+from reconciler.plan import Desired, Live, PlanOptions, bridge, make_plan
 from reconciler.plan.diff import projections
 from reconciler.plan.fields import applied_by, fields_v1_for, managed_fields
 from reconciler.report.jsonout import change_patch
@@ -599,3 +599,28 @@ def test_patch_of_an_unchanged_object_is_empty() -> None:
     change = one(ALLOW_DNS, live_of(ALLOW_DNS, applied(ALLOW_DNS)))
 
     assert change_patch(change) == []
+
+
+def test_a_leftover_bridge_is_pruned_whatever_the_prune_guard_says() -> None:
+    """A run that stopped half-way left its make-before-break bridge: the next plan removes
+    it (transient, not counted against --max-prune), while the guard still protects the
+    user's objects. Negative control: a user object pruned in the same proportion is
+    refused."""
+    tier = bridge.tier_name("x")
+    refs = [
+        ObjectRef("projectcalico.org", "v3", "Tier", "", tier),
+        ObjectRef("projectcalico.org", "v3", "GlobalNetworkPolicy", "", bridge.policy_name(tier)),
+    ]
+    kept = gnp_ref("kept")
+    live = [Live(r, {"kind": r.kind, "metadata": {"name": r.name}}, True) for r in [*refs, kept]]
+    found = planned(
+        [Desired(Resource(kept, live[2].body, Origin("p.yaml", 1)), live[2].body)], live
+    )
+    assert not found.errors
+    prunes = [c for c in found.changes if c.action is Action.PRUNE]
+    assert {c.ref for c in prunes} == set(refs) and all(c.transient for c in prunes)
+    assert found.count(Action.PRUNE) == 0  # not the user's: not in the summary either
+
+    users = [Live(gnp_ref(n), {"kind": "GlobalNetworkPolicy"}, True) for n in ("a", "b")]
+    refused = planned([want], [*users, live[2]])
+    assert refused.errors

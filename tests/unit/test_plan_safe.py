@@ -133,7 +133,8 @@ def test_two_policies_that_allow_only_together_are_bridged() -> None:
     found = order(start, changes)
     assert found.method == "bridged" and found.blinks == ()
     refs = [str(c.ref) for c in found.changes]
-    assert refs[:2] == ["Tier/policy-reconciler-bridge", f"GlobalNetworkPolicy/{bridge.POLICY}"]
+    tier = bridge.tier_name("")
+    assert refs[:2] == [f"Tier/{tier}", f"GlobalNetworkPolicy/{bridge.policy_name(tier)}"]
     assert [c.action for c in found.changes[-2:]] == [Action.PRUNE, Action.PRUNE]
     assert blinking(start, found.changes) == []
 

@@ -613,9 +613,8 @@ def test_a_leftover_bridge_is_pruned_whatever_the_prune_guard_says() -> None:
     ]
     kept = gnp_ref("kept")
     live = [Live(r, {"kind": r.kind, "metadata": {"name": r.name}}, True) for r in [*refs, kept]]
-    found = planned(
-        [Desired(Resource(kept, live[2].body, Origin("p.yaml", 1)), live[2].body)], live
-    )
+    want = Desired(Resource(kept, live[2].body, Origin("p.yaml", 1)), live[2].body)
+    found = planned([want], live)
     assert not found.errors
     prunes = [c for c in found.changes if c.action is Action.PRUNE]
     assert {c.ref for c in prunes} == set(refs) and all(c.transient for c in prunes)

@@ -171,6 +171,7 @@ class Order:
     blinks: tuple[str, ...] = ()  # flows both ends allow that some state denies
     states: int = 0  # intermediate states evaluated on the connectivity model
     note: str = ""
+    kept: tuple[str, ...] = ()  # the flows a make-before-break bridge keeps open
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from reconciler.connectivity import Flavour as ModelFlavour
 from reconciler.connectivity.classes import PeerClass
 from reconciler.connectivity.compile import CompileError
 from reconciler.connectivity.flows import PeerKind, Placed
+from reconciler.connectivity.intervals import IntervalSet
 from reconciler.connectivity.packets import show_packets
 from reconciler.connectivity.pairwise import Cell, Verdicts, representatives
 from reconciler.generate.autohep import AutoHostEndpoints
@@ -79,6 +80,7 @@ class Ordered:
     blinks: tuple[Blink, ...] = ()  # what still blinks (empty when the order is safe)
     states: int = 0  # intermediate states evaluated on the model
     note: str = ""
+    kept: tuple[str, ...] = ()  # the flows the bridge keeps, for people
 
     @property
     def bridged(self) -> bool:
@@ -86,7 +88,8 @@ class Ordered:
 
     @property
     def summary(self) -> Order:
-        return Order(self.method, tuple(str(b) for b in self.blinks), self.states, self.note)
+        blinks = tuple(str(b) for b in self.blinks)
+        return Order(self.method, blinks, self.states, self.note, self.kept)
 
 
 def has_states_between(changes: Iterable[Change]) -> bool:
@@ -148,26 +151,32 @@ def _walked(
 def _bridge_at_risk(
     ordered: tuple[Change, ...], around: Surroundings, walk: _Walk, blinks: list[Blink]
 ) -> Ordered:
-    """Bridge only the flows that blink; a flow the bridge itself disturbs (forwarded
+    """Bridge only the flows that blink. A flow the bridge itself disturbs (forwarded
     traffic loses its default allow once a forward tier exists) joins them, and the states
-    are walked again. The bridge of every flow to keep is the last resort."""
+    are walked again; the bridge of every flow to keep is the last resort."""
     risk = {b.cell for b in blinks}
-    for _ in range(3):
-        keep = {c: v for c, v in walk.keep.items() if c in risk}
-        out = _bridged(ordered, around, bridge.rules_for(keep, walk.classes))
+    kept = tuple(dict.fromkeys(f"{b.src} -> {b.dst} {b.ports}" for b in blinks))
+    states = walk.evaluated
+    for attempt in range(4):
+        last = attempt == 3
+        out = _bridged(
+            ordered, around, bridge.rules_for(_only(walk.keep, risk, last), walk.classes)
+        )
         if not out.bridged:
-            return replace(out, blinks=tuple(blinks), states=walk.evaluated)
+            return replace(out, blinks=tuple(blinks), states=states)
         check = _Walk(around, out.changes)
-        blinks = check.blinks(out.changes)
-        if not blinks or {b.cell for b in blinks} <= risk:
-            note = "the flows that blink in every order are bridged; each state checked"
-            states = walk.evaluated + check.evaluated
-            return replace(out, blinks=tuple(blinks), states=states, note=note)
-        risk |= {b.cell for b in blinks}
-    out = _bridged(ordered, around, bridge.rules_for(walk.keep, walk.classes))
-    check = _Walk(around, out.changes)
-    blinks = check.blinks(out.changes)
-    return replace(out, blinks=tuple(blinks), states=walk.evaluated + check.evaluated)
+        left = check.blinks(out.changes)
+        states += check.evaluated
+        more = {walk.cell_of(check.classes, b.cell) for b in left} - risk - {None}
+        if not left or not more or last:
+            note = "the flows that blink in any order of single writes are bridged"
+            return replace(out, blinks=tuple(left), states=states, note=note, kept=kept)
+        risk |= more  # type: ignore[arg-type]
+    raise AssertionError("unreachable: the last bridge returns")
+
+
+def _only(keep: dict[Cell, IntervalSet], cells: set[Cell], every: bool) -> dict[Cell, IntervalSet]:
+    return keep if every else {c: v for c, v in keep.items() if c in cells}
 
 
 def _bridged(
@@ -244,6 +253,22 @@ class _Walk:
             if c in after and family[c[0]] & family[c[1]]
         }
         self.evaluated = 0
+
+    def cell_of(self, classes: Sequence[PeerClass], cell: Cell) -> Cell | None:
+        """The cell of ours holding another walk's cell (classes differ between walks)."""
+        si, di, same = cell
+        found = (self._class_of(classes[si]), self._class_of(classes[di]))
+        return None if None in found else (found[0], found[1], same)  # type: ignore[return-value]
+
+    def _class_of(self, other: PeerClass) -> int | None:
+        rep = other.representative
+        for i, mine in enumerate(self.classes):
+            if other.kind is PeerKind.CIDR and mine.kind is PeerKind.CIDR:
+                if rep.address in mine.addresses:
+                    return i
+            elif any(m.peer == rep.peer for m in mine.members):
+                return i
+        return None
 
     @property
     def size(self) -> int:

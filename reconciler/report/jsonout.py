@@ -13,7 +13,7 @@ always present (null or empty when it does not apply).
       "counts": {"create", "update", "drift", "unchanged", "prune", "conflict", "adopt": int},
       "changes": [Change],            # every change in apply order, unchanged included
       "findings": [Finding],          # errors first
-      "order": {"method", "states": int, "note", "blinks": [str]},  # (3)
+      "order": {"method", "states": int, "note", "blinks": [str], "kept": [str]},  # (3)
       "result": Result | null         # only after an apply
     }
     Ref     = {"ref": "Kind/ns/name", "apiVersion", "group", "version", "kind",
@@ -39,7 +39,8 @@ unchanged, every field added for a create, null for a prune (a deletion is no pa
 Scripts can apply it with any RFC 6902 library.
 (3) How the apply order keeps every flow that both the live state and Git allow
 (plan/safe.py): "kind order", "reordered", "bridged" (a temporary policy written
-first and removed last) or "unchecked"; `blinks` lists what some state would deny.
+first and removed last) or "unchecked"; `blinks` lists what some state would deny,
+`kept` what the bridge keeps open.
 
 Diff values never include `metadata.managedFields`, and the value of the
 `kubectl.kubernetes.io/last-applied-configuration` annotation is replaced by
@@ -98,6 +99,7 @@ def render_json(plan: Plan, *, result: ApplyResult | None = None) -> str:
             "states": plan.order.states,
             "note": plan.order.note,
             "blinks": list(plan.order.blinks),
+            "kept": list(plan.order.kept),
         },
         "result": _result(result) if result else None,
     }

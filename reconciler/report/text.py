@@ -91,7 +91,8 @@ def order_lines(plan: Plan) -> list[str]:
         return []
     checked = f", {order.states} states checked on the connectivity model" if order.states else ""
     head = f"Apply order: {order.method}{checked}" + (f" ({order.note})" if order.note else "")
-    return [head, *(f"  blinks: {b}" for b in order.blinks)]
+    kept = [f"  keeps: {k}" for k in order.kept]
+    return [head, *kept, *(f"  blinks: {b}" for b in order.blinks)]
 
 
 def result_line(result: ApplyResult) -> str:

@@ -221,3 +221,10 @@ def test_no_flow_both_ends_allow_blinks(given_plan: tuple[Any, Any], reorder: bo
     assert found.method != "unchecked", found.note
     assert found.blinks == ()
     assert blinking(start, found.changes) == []
+
+
+def test_a_bridged_plan_says_which_flows_it_keeps() -> None:
+    found = order(resources(EXISTING), creates(TWO))
+    assert found.kept == (
+        "pods app=client in ns a (client) -> pods app=web in ns a (web, web2) all traffic",
+    )

@@ -380,7 +380,8 @@ def _forbidden_cases(release: Release) -> dict[str, Callable[[Cluster], object]]
         "edit BGPConfiguration": ssa(BGPCONFIG, {
             **_obj(f"{CALICO_CRD}/v1", "BGPConfiguration", "default"),
             "spec": {"asNumber": 64512}}),
-        "list Pods": lambda c: c.list(PODS, namespace=ns),
+        "read one Pod": lambda c: c.get(PODS, "any", ns),  # listed for the safe order, no more
+        "delete a Pod": lambda c: c.delete(PODS, "any", ns, dry_run=True),
         "read another ConfigMap": lambda c: c.get(CONFIGMAPS, "kube-root-ca.crt", ns),
         "patch another ConfigMap": ssa(CONFIGMAPS, _obj("v1", "ConfigMap", f"{parent}-x", ns)),
         "list ConfigMaps elsewhere": lambda c: c.list(CONFIGMAPS, namespace="default"),
@@ -424,6 +425,8 @@ def test_subject_access_reviews_match_the_managed_kinds_exactly(
         expect[(K8S_NETWORKING, "networkpolicies", verb)] = verb in WRITE_VERBS
         expect[("", "nodes", verb)] = verb in {"get", "list", "watch"}
         expect[("", "namespaces", verb)] = verb in {"get", "list", "watch"}
+        expect[("", "pods", verb)] = verb == "list"
+        expect[("", "serviceaccounts", verb)] = verb == "list"
         expect[("", "secrets", verb)] = False
     wrong = {
         key: allowed

@@ -154,6 +154,7 @@ def test_cluster_role_grants_exactly_the_managed_kinds_and_verbs(helm: str) -> N
         | _grants([CALICO_V3], TIER_PSEUDO, WRITE_VERBS)
         | _grants([K8S_NETWORKING], ["networkpolicies"], WRITE_VERBS)
         | _grants([""], ["nodes", "namespaces"], ["get", "list", "watch"])
+        | _grants([""], ["pods", "serviceaccounts"], ["list"])  # the safe order's endpoints
     )
     assert _rules(r.one("ClusterRole")) == expected
     assert len(CALICO_PLURALS) == 9

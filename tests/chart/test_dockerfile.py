@@ -58,7 +58,7 @@ def test_hadolint_would_catch_a_regression(tmp_path: Path) -> None:
 
 def test_bases_are_pinned_slim_python_311() -> None:
     args = dict(re.findall(r"^ARG (\w+)=(\S+)$", DOCKERFILE.read_text(), flags=re.M))
-    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+", args["PYTHON_IMAGE"])
+    assert re.fullmatch(r"docker\.io/library/python:3\.11\.\d+-slim-\w+", args["PYTHON_IMAGE"])
     froms = [rest for op, rest in _instructions() if op == "FROM"]
     assert froms == ["${PYTHON_IMAGE} AS builder", "${PYTHON_IMAGE}"]
 

@@ -139,8 +139,8 @@ class Story:
         with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
             return bytes(resp.read())
 
-    def sa_writes(self, since: int) -> list[dict[str, Any]]:
-        """The pod's writes (its ServiceAccount's) to managed objects since `since`."""
+    def sa_requests(self, since: int = 0) -> list[dict[str, Any]]:
+        """Completed requests of the pod's ServiceAccount since `since` (audit log offset)."""
         audit = Path(self.info.audit_log)
         with audit.open("rb") as f:
             f.seek(since)
@@ -148,7 +148,13 @@ class Story:
         return [
             e for e in events
             if e.get("user", {}).get("username") == SA_USER and e.get("stage") == "ResponseComplete"
-            and e.get("verb") in {"create", "update", "patch", "delete"}
+        ]  # fmt: skip
+
+    def sa_writes(self, since: int) -> list[dict[str, Any]]:
+        """The pod's writes to managed objects (not its bookkeeping) since `since`."""
+        return [
+            e for e in self.sa_requests(since)
+            if e.get("verb") in {"create", "update", "patch", "delete"}
             and e.get("objectRef", {}).get("resource") not in BOOKKEEPING
             and "dryRun=All" not in e.get("requestURI", "")
         ]  # fmt: skip
@@ -220,6 +226,12 @@ def test_helm_install_pod_ready_and_applies_the_repo(story: Story) -> None:
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
     assert "/var/run/secrets/kubernetes.io/serviceaccount" in mounts  # a real token, admitted
+    # The chart's ServiceAccount made the writes (also the positive control of sa_writes,
+    # which the delete-pod test expects to find empty), and was never refused.
+    created = [e for e in story.sa_writes(0) if e["verb"] in {"create", "patch"}]
+    assert len(created) >= 20, created
+    refused = [e for e in story.sa_requests() if e["responseStatus"].get("code") in {401, 403}]
+    assert refused == []
 
 
 def _webhook_push(story: Story, revision: str) -> bytes:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.chart.helm import HelmError, template
 
-CA_VALUES = {
+CA_VALUES: dict[str, list[dict[str, Any]]] = {
     "extraVolumes": [{"name": "git-ca", "configMap": {"name": "git-ca"}}],
     "extraVolumeMounts": [{"name": "git-ca", "mountPath": "/etc/git-ca", "readOnly": True}],
     "extraEnv": [{"name": "GIT_SSL_CAINFO", "value": "/etc/git-ca/ca.crt"}],

@@ -34,7 +34,7 @@ e2e: $(STAMP)
 	bash scripts/system-deps.sh
 	bash scripts/node-deps.sh
 	$(BIN)/policy-reconciler local-cluster build
-	$(BIN)/pytest -o addopts="-ra --strict-markers" tests/e2e
+	$(BIN)/pytest -o addopts="-ra --strict-markers" --durations=0 tests/e2e
 
 lint: $(STAMP)
 	$(BIN)/ruff check reconciler tests bench

@@ -83,6 +83,7 @@ def up(
                 "server gives pods no ServiceAccount tokens): run `local-cluster down` first"
             )
     else:
+        real_node.stop(state_dir, None)  # a node left from a cluster that died (no-op if none)
         info = _fresh(state_dir, nodes, progress, node=node)
     if node and real_node.load(state_dir) is None:
         try:

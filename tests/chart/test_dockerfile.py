@@ -1,7 +1,8 @@
 """The Dockerfile, without a Docker engine: hadolint, and what the image copies and runs exists.
 
-No Docker engine runs on the project's machines, so the image is never built here: these
-checks catch what would break the build or the chart's assumptions about the image.
+`make e2e` builds the image with podman and runs it as the chart's pod (tests/e2e); these
+fast checks, in `make test`, catch what would break the build or the chart's assumptions
+about the image before that.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -164,14 +164,11 @@ def start(info: ClusterInfo, images: tuple[str, ...], progress: Progress) -> Nod
 def _with_host_state(plan: NodePlan) -> NodePlan:
     before = tuple(sorted(os.listdir("/run/netns"))) if Path("/run/netns").exists() else ()
     created = tuple(p for p in _HOST_PATHS if not Path(p).exists())
-    return NodePlan(plan.netns, plan.host_veth, plan.index, plan.api_port, created, before, {})
+    return replace(plan, created_paths=created, netns_before=before, pids={})
 
 
 def _with_pids(plan: NodePlan, pids: dict[str, int]) -> NodePlan:
-    return NodePlan(
-        plan.netns, plan.host_veth, plan.index, plan.api_port,
-        plan.created_paths, plan.netns_before, dict(pids),
-    )  # fmt: skip
+    return replace(plan, pids=dict(pids))
 
 
 def _network(plan: NodePlan) -> None:

@@ -116,6 +116,9 @@ def test_oci_labels() -> None:
     labels = " ".join(rest for op, rest in _final_stage() if op == "LABEL")
     for key in ("title", "description", "version", "revision", "created", "licenses", "source"):
         assert f"org.opencontainers.image.{key}=" in labels
+    # The base's full reference as built from (the default is fully qualified), not a
+    # registry prefix glued to whatever PYTHON_IMAGE was passed.
+    assert 'org.opencontainers.image.base.name="${PYTHON_IMAGE}"' in labels
 
 
 def test_entrypoint_script_is_a_declared_console_script() -> None:

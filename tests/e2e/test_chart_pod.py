@@ -139,14 +139,16 @@ class Story:
         with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
             return bytes(resp.read())
 
+    def audit(self, since: int = 0) -> list[dict[str, Any]]:
+        """The audit log's events from offset `since` (whole lines only: it is being written)."""
+        with Path(self.info.audit_log).open("rb") as f:
+            f.seek(since)
+            return [json.loads(line) for line in f if line.endswith(b"\n") and line.strip()]
+
     def sa_requests(self, since: int = 0) -> list[dict[str, Any]]:
         """Completed requests of the pod's ServiceAccount since `since` (audit log offset)."""
-        audit = Path(self.info.audit_log)
-        with audit.open("rb") as f:
-            f.seek(since)
-            events = [json.loads(line) for line in f if line.endswith(b"\n") and line.strip()]
         return [
-            e for e in events
+            e for e in self.audit(since)
             if e.get("user", {}).get("username") == SA_USER and e.get("stage") == "ResponseComplete"
         ]  # fmt: skip
 
@@ -203,6 +205,28 @@ def node_cluster_image(info: localcluster.ClusterInfo) -> str:
     return str(names[0])
 
 
+def test_the_image_carries_correct_oci_labels(image: str) -> None:
+    proc = subprocess.run(
+        ["podman", "image", "inspect", image], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    labels = json.loads(proc.stdout)[0]["Labels"]
+    oci = {k.removeprefix("org.opencontainers.image."): v for k, v in labels.items()}
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert oci["revision"] == head.stdout.strip()
+    assert oci["version"] == image.rpartition(":")[2] == "0.1.0"
+    assert oci["created"].endswith("Z") and oci["created"][:2] == "20"
+    assert oci["title"] == "policy-reconciler"
+    assert oci["licenses"] == "Apache-2.0"
+    # The base it was really built from: its own ref, no registry prefix glued on.
+    assert oci["base.name"].count("docker.io/library/") <= 1
+    assert (
+        subprocess.run(["podman", "image", "exists", oci["base.name"]], check=False).returncode == 0
+    )
+
+
 def test_helm_install_pod_ready_and_applies_the_repo(story: Story) -> None:
     head = _git(story.work, "rev-parse", "HEAD")
     _helm(
@@ -232,6 +256,10 @@ def test_helm_install_pod_ready_and_applies_the_repo(story: Story) -> None:
     assert len(created) >= 20, created
     refused = [e for e in story.sa_requests() if e["responseStatus"].get("code") in {401, 403}]
     assert refused == []
+    # And every request of the controller (its user agent) came with that identity.
+    users = {e["user"]["username"] for e in story.audit()
+             if e.get("userAgent", "").startswith("policy-reconciler/")}  # fmt: skip
+    assert users == {SA_USER}
 
 
 def _webhook_push(story: Story, revision: str) -> bytes:

@@ -13,7 +13,9 @@ have podman || missing+=(podman)
 have containerd || missing+=(containerd)
 have runc || missing+=(runc)
 have debootstrap || missing+=(debootstrap)
-have gcc || missing+=(gcc libc6-dev)
+have gcc || missing+=(gcc)
+# The pause binary is linked static: it needs libc.a, which gcc alone does not bring.
+[ -e /usr/lib/x86_64-linux-gnu/libc.a ] || [ -e /usr/lib/aarch64-linux-gnu/libc.a ] || missing+=(libc6-dev)
 have nsenter || missing+=(util-linux)
 [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from reconciler import localcluster
 from reconciler.cli import main
 
 
+@pytest.mark.cluster  # its own control plane, not the shared fixture: marked by hand
 def test_up_with_zero_nodes_exits_0_and_creates_none(tmp_path: Path) -> None:
     """Issue 18: `--nodes 0` started the cluster, then failed on an empty `kubectl apply`."""
     state = tmp_path / "cp"

@@ -90,4 +90,8 @@ podman build --pull=never --network=host \
   --build-arg REVISION="$revision" --build-arg CREATED="$created" --build-arg SOURCE="$source" \
   -t "$IMAGE" -f Dockerfile . >"$CACHE/build.log" 2>&1 \
   || { tail -30 "$CACHE/build.log" >&2; log "podman build failed: see $CACHE/build.log"; exit 1; }
+# Earlier builds of the image that this tag has replaced (600 MB each). Builder-stage images
+# are kept: they are the layer cache of the next build.
+podman images -q -f dangling=true -f label=org.opencontainers.image.title=policy-reconciler \
+  | xargs -r podman rmi -f >/dev/null 2>&1 || true
 echo "$IMAGE"

@@ -85,9 +85,15 @@ revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 created=$(TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo unknown)
 source=$(git remote get-url origin 2>/dev/null || true)
 log "podman build $IMAGE (base $BASE_IMAGE)"
+# The same values again as --label: buildah 1.28 (Debian 12's podman) reuses a cached LABEL
+# layer when only the build args it expands changed, so a new commit kept the old revision.
+oci=org.opencontainers.image
 podman build --pull=never --network=host \
   --build-arg PYTHON_IMAGE="$BASE_IMAGE" --build-arg VERSION="$VERSION" \
   --build-arg REVISION="$revision" --build-arg CREATED="$created" --build-arg SOURCE="$source" \
+  --label "$oci.version=$VERSION" --label "$oci.revision=$revision" \
+  --label "$oci.created=$created" --label "$oci.source=$source" \
+  --label "$oci.base.name=$BASE_IMAGE" \
   -t "$IMAGE" -f Dockerfile . >"$CACHE/build.log" 2>&1 \
   || { tail -30 "$CACHE/build.log" >&2; log "podman build failed: see $CACHE/build.log"; exit 1; }
 # Earlier builds of the image that this tag has replaced (600 MB each). Builder-stage images

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import time
 from pathlib import Path
 
 from reconciler import pipeline
+from reconciler.apply.executor import WORKERS
 from reconciler.applyset import ApplySet
 from reconciler.cluster.client import Cluster, Connection
 from reconciler.model import GroupKind, Revision
@@ -50,7 +52,8 @@ def reconcile(cluster: Cluster, repo: Path, settings: pipeline.Settings) -> tupl
     rendered = pipeline.render(repo, Revision("dir:bench", str(repo)), settings)
     render_s = time.perf_counter() - started
     planned = pipeline.plan(cluster, rendered, settings)
-    result = pipeline.apply(cluster, planned, settings)
+    workers = int(os.environ.get("BENCH_WORKERS", "0")) or WORKERS
+    result = pipeline.apply(cluster, planned, settings, workers=workers)
     if not result.ok:
         raise SystemExit(f"apply failed: {result.failed[:3]} {result.notes}")
     return len(planned.inventories.final.group_kinds), render_s

@@ -28,6 +28,9 @@ from reconciler.cluster import errors
 
 USER_AGENT = f"policy-reconciler/{__version__}"
 PAGE_SIZE = 500
+# Keep-alive connections kept per host: the executor's workers plus the controller's
+# watches, so that concurrent writes reuse their TLS connections, never open new ones.
+POOL_SIZE = 32
 JSONDict = dict[str, Any]
 
 
@@ -77,6 +80,7 @@ class Cluster:
     def connect(cls, conn: Connection) -> Cluster:
         configuration = k8s.Configuration()
         name = _load_config(conn, configuration)
+        configuration.connection_pool_maxsize = POOL_SIZE
         api = k8s.ApiClient(configuration)
         api.user_agent = conn.user_agent
         if conn.impersonate:

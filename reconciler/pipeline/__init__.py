@@ -24,7 +24,7 @@ from reconciler import applyset as aset
 from reconciler import generate
 from reconciler import observe as obs
 from reconciler.apply import Inventories, Target, execute
-from reconciler.apply.executor import Progress
+from reconciler.apply.executor import WORKERS, Progress
 from reconciler.calico.flavour import Flavour
 from reconciler.cluster.client import Cluster
 from reconciler.cluster.types import Types
@@ -241,8 +241,11 @@ def apply(
     *,
     dry_run: bool = False,
     progress: Progress | None = None,
+    workers: int = WORKERS,
 ) -> ApplyResult:
-    target = Target(cluster, planned.types, settings.applyset, settings.options.field_manager)
+    target = Target(
+        cluster, planned.types, settings.applyset, settings.options.field_manager, workers
+    )
     return execute(
         target, planned.plan, inventories=planned.inventories, dry_run=dry_run, progress=progress
     )

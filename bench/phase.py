@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import cProfile
+import io
 import json
 import os
+import pstats
 import resource
 import sys
 import time
@@ -23,12 +26,17 @@ WRITES = ("apply", "delete", "create")
 def main(phase: str, repo: Path, kubeconfig: str, name: str) -> None:
     cluster = Cluster.connect(Connection(kubeconfig=kubeconfig))
     settings = pipeline.Settings(ApplySet(name, "policy-reconciler"), PlanOptions())
+    profile = cProfile.Profile() if phase == "profile" else None
     started = time.perf_counter()
+    if profile:
+        profile.enable()
     kinds, render_s = (
         (bare_lists(cluster, settings), 0.0)
         if phase == "bare-list"
         else reconcile(cluster, repo, settings)
     )
+    if profile:
+        profile.disable()
     seconds = time.perf_counter() - started
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     requests = dict(cluster.requests)
@@ -42,9 +50,19 @@ def main(phase: str, repo: Path, kubeconfig: str, name: str) -> None:
                 "requests": requests,
                 "kinds": kinds,
                 "writes": writes,
+                "profile": top_lines(profile) if profile else "",
             }
         )
     )
+
+
+def top_lines(profile: cProfile.Profile, n: int = 18) -> str:
+    """The profile's heaviest functions by own time, then by cumulative time."""
+    out = io.StringIO()
+    stats = pstats.Stats(profile, stream=out).strip_dirs()
+    stats.sort_stats("tottime").print_stats(n)
+    stats.sort_stats("cumulative").print_stats(n)
+    return "\n".join(line for line in out.getvalue().splitlines() if line.strip())
 
 
 def reconcile(cluster: Cluster, repo: Path, settings: pipeline.Settings) -> tuple[int, float]:

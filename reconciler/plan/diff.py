@@ -147,7 +147,7 @@ class _NormalDesired:
 # The desired side's normal form, kept per body while the body lives: the controller
 # plans the same rendered revision again and again, and each body is planned once per run.
 _NORMAL: dict[int, tuple[Body, _NormalDesired]] = {}
-_NORMAL_MAX = 200_000
+_NORMAL_MAX = 100_000
 
 
 def _normal_desired(desired: Body, rules: _Rules) -> _NormalDesired:

@@ -113,6 +113,7 @@ def _phase(
 def _print(rows: list[dict[str, object]]) -> None:
     print(
         f"{'objects':>7} {'phase':<9} {'workers':>7} {'seconds':>8} {'process':>8} {'again':>6} "
+        f"{'our CPU':>7} "
         f"{'render':>7} {'RSS MiB':>8} {'req/obj':>8}  requests"
     )
     for r in rows:
@@ -126,7 +127,8 @@ def _print(rows: list[dict[str, object]]) -> None:
         workers = r["workers"] if r["phase"] == "apply" else ""
         print(
             f"{r['objects']:>7} {r['phase']:<9} {workers:>7} {r['seconds']:>8.2f} "
-            f"{r['process']:>8.2f} {r['controller_s']:>6.2f} {r['render_s']:>7.2f} "
+            f"{r['process']:>8.2f} {r['controller_s']:>6.2f} {r['cpu_s']:>7.2f} "
+            f"{r['render_s']:>7.2f} "
             f"{r['rss_mib']:>8.0f} "
             f"{per:>8.3f}  {verbs}  writes={r['writes']} kinds={r['kinds']}"
         )

@@ -222,7 +222,9 @@ def test_render_path(path: tuple[str | int, ...], text: str) -> None:
 
 # --- the fast path: `unchanged` is True only when `compare` finds nothing ---------------------
 
-_VALUES = st.sampled_from([None, 1, 1.0, True, "80", 80, "all()", [], {}, ["Ingress"]])
+_VALUES: st.SearchStrategy[Any] = st.sampled_from(
+    [None, 1, 1.0, True, "80", 80, "all()", [], {}, ["Ingress"]]
+)
 _RULES = st.lists(
     st.fixed_dictionaries(
         {}, optional={"action": st.sampled_from(["Allow", "Deny"]), "ports": _VALUES}

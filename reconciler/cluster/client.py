@@ -34,8 +34,8 @@ PAGE_SIZE = 500
 POOL_SIZE = 32
 # The client reloads the kubeconfig's credentials before every request (its refresh
 # hook re-sets the host, which re-reads the proxy environment): about a millisecond of
-# CPU each, the biggest cost of a request of ours. Tokens live minutes to hours; once
-# in this many seconds is soon enough to pick up a rotated one.
+# CPU each, the biggest cost of a request of ours. Tokens live minutes to hours, and the
+# loader renews an expiring one 5 minutes early: once in this many seconds is enough.
 REFRESH_EVERY = 30.0
 JSONDict = dict[str, Any]
 

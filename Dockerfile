@@ -2,9 +2,8 @@
 #
 # policy-reconciler controller image: `policy-reconciler run` (see charts/policy-reconciler).
 #
-# NOTE: there is no Docker engine on the project's development and CI machines, so this image is
-# never built by `make test` or CI. CI only lints this file with hadolint (`make lint`) and
-# tests/chart/test_dockerfile.py checks that what it copies and runs exists. Build it elsewhere:
+# CI builds exactly this file with podman (`make image`, scripts/build-image.sh) and runs it as
+# the Helm chart's pod on a real node (`make e2e`, tests/e2e). To build it with Docker:
 #
 #   docker build -t policy-reconciler:0.1.0 --build-arg VERSION=0.1.0 \
 #     --build-arg REVISION="$(git rev-parse HEAD)" --build-arg CREATED="$(date -u +%FT%TZ)" \
@@ -14,7 +13,9 @@
 # writable paths are /var/cache/policy-reconciler (the git checkout) and /tmp (HOME and TMPDIR),
 # both declared as volumes (the Helm chart mounts emptyDirs there).
 
-ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+# Fully qualified, so the base.name label below names exactly what the image is built from
+# (`make image` passes its own base here when no registry is reachable).
+ARG PYTHON_IMAGE=docker.io/library/python:3.11.14-slim-bookworm
 
 # ---- builder: install this project and exactly the dependencies uv.lock pins (nothing from the
 # ---- dev groups) into a self-contained venv, with uv at the version the Makefile pins.
@@ -73,7 +74,7 @@ LABEL org.opencontainers.image.title="policy-reconciler" \
       org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.source="${SOURCE}" \
-      org.opencontainers.image.base.name="docker.io/library/${PYTHON_IMAGE}"
+      org.opencontainers.image.base.name="${PYTHON_IMAGE}"
 
 COPY --from=builder /opt/venv /opt/venv
 

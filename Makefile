@@ -10,7 +10,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LOWEST := .venv-lowest
 
-.PHONY: demo test test-lowest lint typecheck unit bench lock clean
+.PHONY: demo test test-lowest e2e image lint typecheck unit bench lock clean
 
 demo: $(STAMP)
 	@bash scripts/system-deps.sh
@@ -21,6 +21,20 @@ test: $(STAMP) lint typecheck
 	bash scripts/system-deps.sh
 	$(BIN)/policy-reconciler local-cluster build
 	$(BIN)/pytest
+
+# The image from ./Dockerfile, built with podman (from a debootstrap-made base when no registry
+# is reachable); prints its reference.
+image: $(STAMP)
+	bash scripts/system-deps.sh
+	bash scripts/node-deps.sh
+	bash scripts/build-image.sh
+
+# The shipped artefacts for real: the image as the Helm chart's pod on a real node (root).
+e2e: $(STAMP)
+	bash scripts/system-deps.sh
+	bash scripts/node-deps.sh
+	$(BIN)/policy-reconciler local-cluster build
+	$(BIN)/pytest -o addopts="-ra --strict-markers" --durations=0 tests/e2e
 
 lint: $(STAMP)
 	$(BIN)/ruff check reconciler tests bench

@@ -172,6 +172,7 @@ class Order:
     states: int = 0  # intermediate states evaluated on the connectivity model
     note: str = ""
     kept: tuple[str, ...] = ()  # the flows a make-before-break bridge keeps open
+    one_by_one: bool = False  # only this exact sequence of single writes was checked
 
 
 @dataclass(frozen=True, slots=True)

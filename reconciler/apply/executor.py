@@ -1,5 +1,11 @@
 """Execute a Plan: dry-run everything, record the inventory superset, apply in order, prune.
 
+Requests go out concurrently (`Target.workers` at a time): every dry-run at once,
+since none of them changes anything, and the writes batch by batch
+(`plan.order.batches`), concurrently only inside a batch. A batch is a barrier: the
+next one starts only when every write of this one has answered, so the
+firewall-safe order between stages holds whatever the concurrency.
+
 Partial progress is returned with the failure, never lost: the ApplyResult says
 what was done, what failed and what was skipped, and the next run resumes from
 the live state (every step is idempotent).
@@ -8,7 +14,10 @@ the live state (every step is idempotent).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from reconciler import FIELD_MANAGER
@@ -18,12 +27,16 @@ from reconciler.cluster.client import CONFIGMAPS, Cluster
 from reconciler.cluster.types import Types
 from reconciler.kinds import group_kind_of
 from reconciler.model import Action, ApplyResult, Change, Failure, Plan, Stop
+from reconciler.plan.order import batches
 
 log = logging.getLogger(__name__)
 
 APPLIES = frozenset({Action.CREATE, Action.UPDATE, Action.DRIFT, Action.ADOPT})
 FORCED = frozenset({Action.DRIFT, Action.ADOPT})  # take back fields someone else took
-Progress = Callable[[Change, str], None]
+Progress = Callable[[Change, str], None]  # called once per write done, from one thread
+# Requests in flight at once. Flux's ssa uses 4; 8 keeps both cores of a small API server
+# busy while staying far below any priority level's seats (see README, Benchmarks).
+WORKERS = 8
 
 
 class Interrupted(Exception):
@@ -38,6 +51,7 @@ class Target:
     types: Types
     applyset: ApplySet
     field_manager: str = FIELD_MANAGER
+    workers: int = WORKERS  # requests in flight at once; 1 = one at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,16 +82,26 @@ def execute(
     if blocked:
         stop = Stop.INVALID if plan.errors else Stop.CONFLICT
         return ApplyResult(plan, skipped=_writes(plan), notes=(blocked,), stopped=stop)
-    rejected = _dry_run(target, plan)
-    if rejected or dry_run:
-        skipped = () if dry_run else _writes(plan)
-        stopped = Stop.REJECTED if rejected else None
-        return ApplyResult(plan, failed=rejected, skipped=skipped, stopped=stopped)
-    _record(target, inventories.recorded, inventories.superset)
-    result = _run(target, plan, progress=progress)
+    with _pool(target.workers) as pool:
+        rejected = _dry_run(target, plan, pool)
+        if rejected or dry_run:
+            skipped = () if dry_run else _writes(plan)
+            stopped = Stop.REJECTED if rejected else None
+            return ApplyResult(plan, failed=rejected, skipped=skipped, stopped=stopped)
+        _record(target, inventories.recorded, inventories.superset)
+        result = _run(target, plan, pool, progress=progress)
     if result.ok:
         _record(target, inventories.superset, inventories.final)
     return result
+
+
+@contextmanager
+def _pool(workers: int) -> Iterator[ThreadPoolExecutor]:
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="apply")
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _blocked(plan: Plan) -> str:
@@ -96,35 +120,98 @@ def _writes(plan: Plan) -> tuple[Change, ...]:
     return tuple(c for c in plan.changes if c.action.writes)
 
 
-def _dry_run(target: Target, plan: Plan) -> tuple[Failure, ...]:
-    """Server-side dry-run of every create and update: one rejection stops everything."""
-    failures = []
-    for change in plan.changes:
-        if change.action in APPLIES:
-            try:
-                _apply(target, change, dry_run=True)
-            except errors.KubeError as exc:
-                failures.append(Failure(change, f"rejected by the API server: {exc.message}"))
-    return tuple(failures)
+def _dry_run(target: Target, plan: Plan, pool: ThreadPoolExecutor) -> tuple[Failure, ...]:
+    """Server-side dry-run of every create and update: one rejection stops everything.
+
+    All of them are sent, concurrently, and all the rejections are reported in plan order.
+    """
+    applies = [c for c in plan.changes if c.action in APPLIES]
+    outcomes = pool.map(lambda c: _try_dry_run(target, c), applies)
+    return tuple(f for f in outcomes if f is not None)
 
 
-def _run(target: Target, plan: Plan, *, progress: Progress | None) -> ApplyResult:
+def _try_dry_run(target: Target, change: Change) -> Failure | None:
+    try:
+        _apply(target, change, dry_run=True)
+    except errors.KubeError as exc:
+        return Failure(change, f"rejected by the API server: {exc.message}")
+    return None
+
+
+def _run(
+    target: Target, plan: Plan, pool: ThreadPoolExecutor, *, progress: Progress | None
+) -> ApplyResult:
+    """Batch by batch; a failure or an interrupt stops the run at the end of its batch."""
     done: list[Change] = []
-    writes = _writes(plan)
-    for i, change in enumerate(writes):
+    groups = batches(_writes(plan), one_by_one=plan.order.one_by_one)
+    for i, batch in enumerate(groups):
+        outcome = _Batch(batch).run(target, pool, progress)
+        done.extend(outcome.done)
+        if outcome.stopped is not None:
+            later = tuple(c for group in groups[i + 1 :] for c in group)
+            skipped = outcome.skipped + later
+            return ApplyResult(plan, tuple(done), outcome.failed, skipped, stopped=outcome.stopped)
+    return ApplyResult(plan, tuple(done))
+
+
+@dataclass
+class _Batch:
+    """One batch's writes in flight; only the calling thread touches the results."""
+
+    changes: Sequence[Change]
+    done: list[Change] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    interrupted: bool = False
+    halt: threading.Event = field(default_factory=threading.Event)
+
+    def run(self, target: Target, pool: ThreadPoolExecutor, progress: Progress | None) -> _Batch:
+        futures = {pool.submit(self._write, target, c): c for c in self.changes}
+        for future in as_completed(futures):  # waits for every write of the batch
+            self._settle(futures[future], future, progress)
+        order = {id(c): i for i, c in enumerate(self.changes)}
+        self.done.sort(key=lambda c: order[id(c)])  # plan order, whatever finished first
+        return self
+
+    def _write(self, target: Target, change: Change) -> bool:
+        """In a worker: False when the batch was halted before this write started."""
+        if self.halt.is_set():
+            return False
+        _step(target, change)
+        return True
+
+    def _settle(self, change: Change, future: Future[bool], progress: Progress | None) -> None:
         try:
-            _step(target, change)
+            written = future.result()
         except errors.KubeError as exc:
-            # Stop: carrying on past a failed step could break the firewall-safe order.
-            failure = Failure(change, exc.message)
-            return ApplyResult(plan, tuple(done), (failure,), writes[i + 1 :], stopped=Stop.FAILED)
-        done.append(change)
+            # Halt: carrying on past a failed step could break the firewall-safe order.
+            self.failures.append(Failure(change, exc.message))
+            self.halt.set()
+            return
+        if not written:
+            return
+        self.done.append(change)
         try:
             if progress:
                 progress(change, "done")
         except Interrupted:
-            return ApplyResult(plan, tuple(done), skipped=writes[i + 1 :], stopped=Stop.INTERRUPTED)
-    return ApplyResult(plan, tuple(done))
+            self.interrupted = True
+            self.halt.set()
+
+    @property
+    def stopped(self) -> Stop | None:
+        if self.failures:
+            return Stop.FAILED
+        return Stop.INTERRUPTED if self.interrupted else None
+
+    @property
+    def failed(self) -> tuple[Failure, ...]:
+        order = {id(c): i for i, c in enumerate(self.changes)}
+        return tuple(sorted(self.failures, key=lambda f: order[id(f.change)]))
+
+    @property
+    def skipped(self) -> tuple[Change, ...]:
+        settled = {id(c) for c in self.done} | {id(f.change) for f in self.failures}
+        return tuple(c for c in self.changes if id(c) not in settled)
 
 
 def _step(target: Target, change: Change) -> None:

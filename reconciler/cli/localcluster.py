@@ -46,9 +46,32 @@ def local_cluster() -> None:
     is_flag=True,
     help="Also run Felix per Node in its own network namespace (needs root).",
 )
+@click.option(
+    "--node",
+    is_flag=True,
+    help="Also run a real node (kubelet, containerd, CNI) in its own network namespace, "
+    "so pods run (needs root; scripts/node-deps.sh installs its Debian packages).",
+)
+@click.option(
+    "--image",
+    "images",
+    multiple=True,
+    metavar="REF",
+    help="With --node: a podman image to load into the node (repeatable; nothing is pulled).",
+)
 @_STATE_DIR
-def up(nodes: int, calico_apiserver: bool, dataplane: bool, state_dir: Path | None) -> None:
+def up(  # click passes every option by name
+    *,
+    nodes: int,
+    calico_apiserver: bool,
+    dataplane: bool,
+    node: bool,
+    images: tuple[str, ...],
+    state_dir: Path | None,
+) -> None:
     """Start it (idempotent). The last line is `export KUBECONFIG=...`."""
+    if images and not node:
+        raise click.UsageError("--image needs --node")
     started = time.monotonic()
     try:
         info = localcluster.up(
@@ -56,6 +79,8 @@ def up(nodes: int, calico_apiserver: bool, dataplane: bool, state_dir: Path | No
             nodes=nodes,
             calico_apiserver=calico_apiserver,
             dataplane=dataplane,
+            node=node,
+            images=images,
             progress=_progress,
         )
     except localcluster.ERRORS as exc:
@@ -89,6 +114,7 @@ def status(state_dir: Path | None) -> None:
         f"  etcd            {info.etcd_url}  (pid {info.etcd_pid})\n"
         f"  calico API      {_pid(info.calico_apiserver_pid)}\n"
         f"  dataplane       {'Felix per node' if info.dataplane else 'off'}\n"
+        f"  real node       {'on' if info.node else 'off'}\n"
         f"  kubeconfig      {info.kubeconfig}\n"
         f"  audit log       {info.audit_log}\n"
         f"  binaries        {info.bin_dir}"

@@ -12,9 +12,10 @@ import contextlib
 import json
 import os
 import threading
+import time
 import urllib.parse
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,14 @@ from reconciler.cluster import errors
 
 USER_AGENT = f"policy-reconciler/{__version__}"
 PAGE_SIZE = 500
+# Keep-alive connections kept per host: the executor's workers plus the controller's
+# watches, so that concurrent writes reuse their TLS connections, never open new ones.
+POOL_SIZE = 32
+# The client reloads the kubeconfig's credentials before every request (its refresh
+# hook re-sets the host, which re-reads the proxy environment): about a millisecond of
+# CPU each, the biggest cost of a request of ours. Tokens live minutes to hours, and the
+# loader renews an expiring one 5 minutes early: once in this many seconds is enough.
+REFRESH_EVERY = 30.0
 JSONDict = dict[str, Any]
 
 
@@ -77,6 +86,9 @@ class Cluster:
     def connect(cls, conn: Connection) -> Cluster:
         configuration = k8s.Configuration()
         name = _load_config(conn, configuration)
+        configuration.connection_pool_maxsize = POOL_SIZE
+        if configuration.refresh_api_key_hook is not None:
+            configuration.refresh_api_key_hook = _throttled(configuration.refresh_api_key_hook)
         api = k8s.ApiClient(configuration)
         api.user_agent = conn.user_agent
         if conn.impersonate:
@@ -320,6 +332,29 @@ def _typed(item: JSONDict, rtype: ResourceType) -> JSONDict:
     item["apiVersion"] = rtype.api_version
     item["kind"] = rtype.kind
     return item
+
+
+def _throttled(hook: Callable[[Any], None], every: float = REFRESH_EVERY) -> Callable[[Any], None]:
+    """`hook` runs at most once per `every` seconds (the first call always runs it).
+
+    The kubeconfig loader's hook installs a fresh hook of its own each time it runs:
+    that one becomes the hook throttled, and the throttle stays in place."""
+    lock = threading.Lock()
+    last = [-every]
+    inner = [hook]
+
+    def refresh(configuration: Any) -> None:
+        with lock:
+            now = time.monotonic()
+            if now - last[0] < every:
+                return
+            last[0] = now
+            inner[0](configuration)
+            if configuration.refresh_api_key_hook is not refresh:
+                inner[0] = configuration.refresh_api_key_hook
+                configuration.refresh_api_key_hook = refresh
+
+    return refresh
 
 
 # What the client raises for a missing, unreadable or malformed kubeconfig or context.

@@ -13,9 +13,10 @@ from reconciler.localcluster.launcher import (
     kubectl,
     up,
 )
+from reconciler.localcluster.node import NodeError
 
 # Everything `up` can raise for a reason a user can act on.
-ERRORS = (BuildError, ClusterError, CalicoApiServerError, DataplaneError)
+ERRORS = (BuildError, ClusterError, CalicoApiServerError, DataplaneError, NodeError)
 
 __all__ = [
     "ERRORS",
@@ -25,6 +26,7 @@ __all__ = [
     "ClusterInfo",
     "Dataplane",
     "DataplaneError",
+    "NodeError",
     "current",
     "default_state_dir",
     "down",

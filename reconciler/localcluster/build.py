@@ -72,6 +72,14 @@ TARGETS = (
     Target("kubectl", "controlplane", "k8s.io/kubernetes/cmd/kubectl", _K8S_LDFLAGS),
     Target("helm", "helm", "helm.sh/helm/v3/cmd/helm", _HELM_LDFLAGS),
 )
+# The real node (`local-cluster up --node`): built from the same pinned k8s.io/kubernetes as the
+# control plane. Its own module (the control plane's go.mod plus these three tools, no pin
+# moved) and its own cache key, so adding it never invalidated the control plane's cache.
+NODE_MODULE = "node"
+NODE_TARGETS = tuple(
+    Target(name, NODE_MODULE, f"k8s.io/kubernetes/cmd/{name}", _K8S_LDFLAGS)
+    for name in ("kubelet", "kube-scheduler", "kube-controller-manager")
+)
 CALICO_MODULE = "calicobin"
 CALICO_TARGETS = (
     Target(
@@ -101,7 +109,7 @@ def bin_dir() -> Path:
     """Cache dir for this exact set of pins (go.sum contents and build flags)."""
     digest = hashlib.sha256(repr(TARGETS).encode())
     for sum_file in sorted(GOMOD.glob("*/go.sum")):
-        if sum_file.parent.name != CALICO_MODULE:  # Calico's parts have their own key
+        if sum_file.parent.name not in (CALICO_MODULE, NODE_MODULE):  # they have their own key
             digest.update(sum_file.read_bytes())
     return cache_root() / "bin" / f"k8s-{KUBERNETES_VERSION}-{digest.hexdigest()[:12]}"
 
@@ -110,6 +118,13 @@ def calico_bin_dir() -> Path:
     """Cache dir for calico-apiserver and calico-felix at the pinned Calico commit."""
     digest = hashlib.sha256((GOMOD / CALICO_MODULE / "go.sum").read_bytes()).hexdigest()[:12]
     return cache_root() / "bin" / f"calico-{CALICO_VERSION}-{digest}"
+
+
+def node_bin_dir() -> Path:
+    """Cache dir for kubelet, kube-scheduler and kube-controller-manager at the pinned version."""
+    digest = hashlib.sha256(repr(NODE_TARGETS).encode())
+    digest.update((GOMOD / NODE_MODULE / "go.sum").read_bytes())
+    return cache_root() / "bin" / f"node-{KUBERNETES_VERSION}-{digest.hexdigest()[:12]}"
 
 
 def go_binary() -> str:
@@ -134,6 +149,12 @@ def ensure_calico_binaries(binaries: tuple[str, ...], progress: Progress = print
     targets = tuple(t for t in CALICO_TARGETS if t.binary in binaries)
     note = f"Calico {CALICO_VERSION}; the first build takes about 4-6 minutes"
     return _ensure(targets, calico_bin_dir(), note, progress)
+
+
+def ensure_node_binaries(progress: Progress = print) -> Path:
+    """The dir holding kubelet, kube-scheduler and kube-controller-manager."""
+    note = f"Kubernetes {KUBERNETES_VERSION} node; the first build takes about 4-10 minutes"
+    return _ensure(NODE_TARGETS, node_bin_dir(), note, progress)
 
 
 def _ensure(targets: tuple[Target, ...], out: Path, note: str, progress: Progress) -> Path:
@@ -176,6 +197,22 @@ def _build(go: str, target: Target, out: Path, progress: Progress) -> None:
 def _go_env() -> dict[str, str]:
     """Build only what go.sum pins, with the installed toolchain, no VCS stamping."""
     return {**os.environ, "GOFLAGS": "-mod=readonly -buildvcs=false", "GOTOOLCHAIN": "local"}
+
+
+def module_dir(module: str, path: str) -> Path:
+    """Download a module pinned by gomod/<module> (verified by its go.sum); its source dir."""
+    proc = subprocess.run(
+        [go_binary(), "mod", "download", "-json", path],
+        cwd=GOMOD / module,
+        env=_go_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    info = json.loads(proc.stdout or "{}")
+    if proc.returncode != 0 or "Dir" not in info:
+        raise BuildError(f"downloading {path} failed: {info or proc.stderr}")
+    return Path(info["Dir"])
 
 
 def calico_crd_dir(progress: Progress = print) -> Path:

@@ -19,6 +19,7 @@ from pathlib import Path
 from reconciler.localcluster import build, certs, procs
 from reconciler.localcluster import calico_apiserver as calico_api
 from reconciler.localcluster import dataplane as node_dataplane
+from reconciler.localcluster import node as real_node
 from reconciler.localcluster.nodes import node_manifests
 
 # Loopback-only throwaway cluster; this token opens nothing anywhere else.
@@ -43,6 +44,9 @@ class ClusterInfo:
     apiserver_pid: int
     calico_apiserver_pid: int = 0  # 0: not started (opt-in)
     dataplane: bool = False  # Felix per node in network namespaces (opt-in)
+    # A real node (kubelet, containerd) runs; the API server then admits ServiceAccounts
+    # (pods get tokens), which is decided when it starts.
+    node: bool = False
 
     @property
     def kubectl(self) -> str:
@@ -63,15 +67,30 @@ def up(
     nodes: int = 3,
     calico_apiserver: bool = False,
     dataplane: bool = False,
+    node: bool = False,
+    images: tuple[str, ...] = (),
     progress: Progress = print,
 ) -> ClusterInfo:
     """Start the control plane, or return the one already running there; then start the
-    opt-ins asked for that are not running yet (Calico's API server, Felix per node)."""
+    opt-ins asked for that are not running yet (Calico's API server, Felix per node, a
+    real node with `images` loaded from podman)."""
     info = current(state_dir)
     if info:
         progress(f"Local cluster already running at {info.server}")
+        if node and not info.node:
+            raise ClusterError(
+                f"the local cluster at {info.server} was started without --node (its API "
+                "server gives pods no ServiceAccount tokens): run `local-cluster down` first"
+            )
     else:
-        info = _fresh(state_dir, nodes, progress)
+        real_node.stop(state_dir, None)  # a node left from a cluster that died (no-op if none)
+        info = _fresh(state_dir, nodes, progress, node=node)
+    if node and real_node.load(state_dir) is None:
+        try:
+            real_node.start(info, images, progress)
+        except BaseException:
+            real_node.stop(state_dir, info)  # nothing half-made stays behind
+            raise
     if calico_apiserver and not calico_api.running(info):
         info = _record(replace(info, calico_apiserver_pid=calico_api.start(info, progress)))
     if dataplane and not info.dataplane:
@@ -80,13 +99,14 @@ def up(
     return info
 
 
-def _fresh(state_dir: Path, nodes: int, progress: Progress) -> ClusterInfo:
+def _fresh(state_dir: Path, nodes: int, progress: Progress, *, node: bool) -> ClusterInfo:
     bins = build.ensure_binaries(progress)
     crds = build.calico_crd_dir(progress)
-    info = _start(state_dir, bins, progress)
+    info = _start(state_dir, bins, progress, node=node)
     progress(f"Installing Calico {build.CALICO_VERSION} CRDs and {nodes} Nodes")
     _install_crds(info, crds)
-    _create_nodes(info, nodes)
+    if nodes:  # `kubectl apply` of an empty List is an error
+        _create_nodes(info, nodes, unschedulable=node)
     return info
 
 
@@ -106,6 +126,7 @@ def down(state_dir: Path) -> bool:
     if not state.exists():
         return False
     info = ClusterInfo(**json.loads(state.read_text()))
+    real_node.stop(state_dir, info)  # its pods go while the API server still runs
     node_dataplane.stop(state_dir)  # namespaces, veths and Felix go first, even if off
     procs.stop(info.calico_apiserver_pid, "calico-apiserver")
     procs.stop(info.apiserver_pid, "kube-apiserver")
@@ -115,7 +136,7 @@ def down(state_dir: Path) -> bool:
     return True
 
 
-def _start(state_dir: Path, bins: Path, progress: Progress) -> ClusterInfo:
+def _start(state_dir: Path, bins: Path, progress: Progress, *, node: bool) -> ClusterInfo:
     _wipe(state_dir / "etcd")
     state_dir.mkdir(parents=True, exist_ok=True)
     _write_credentials(state_dir)
@@ -124,7 +145,7 @@ def _start(state_dir: Path, bins: Path, progress: Progress) -> ClusterInfo:
     progress(f"Starting etcd on {etcd_url} and kube-apiserver on https://127.0.0.1:{api_port}")
     etcd_args = _etcd_args(state_dir, etcd_port, peer_port)
     etcd = procs.spawn([bins / "etcd", *etcd_args], state_dir / "etcd.log")
-    api_args = _apiserver_args(state_dir, etcd_url, api_port)
+    api_args = _apiserver_args(state_dir, etcd_url, api_port, node=node)
     api = procs.spawn([bins / "kube-apiserver", *api_args], state_dir / "kube-apiserver.log")
     info = ClusterInfo(
         state_dir=str(state_dir),
@@ -135,6 +156,7 @@ def _start(state_dir: Path, bins: Path, progress: Progress) -> ClusterInfo:
         bin_dir=str(bins),
         etcd_pid=etcd.pid,
         apiserver_pid=api.pid,
+        node=node,
     )
     _wait_ready(info, api)
     _write_kubeconfig(info)
@@ -159,7 +181,7 @@ def _etcd_args(state_dir: Path, port: int, peer: int) -> list[str]:
     ]
 
 
-def _apiserver_args(state_dir: Path, etcd_url: str, port: int) -> list[str]:
+def _apiserver_args(state_dir: Path, etcd_url: str, port: int, *, node: bool) -> list[str]:
     return [
         f"--etcd-servers={etcd_url}",
         "--bind-address=127.0.0.1",
@@ -172,7 +194,8 @@ def _apiserver_args(state_dir: Path, etcd_url: str, port: int) -> list[str]:
         "--service-cluster-ip-range=10.0.0.0/24",
         "--authorization-mode=RBAC",
         f"--token-auth-file={state_dir / 'tokens.csv'}",
-        "--disable-admission-plugins=ServiceAccount",
+        # Without a kubelet no pod runs, so no pod needs a token (and no SA must exist first).
+        *([] if node else ["--disable-admission-plugins=ServiceAccount"]),
         "--enable-priority-and-fairness=false",
         "--endpoint-reconciler-type=none",
         f"--audit-policy-file={AUDIT_POLICY}",
@@ -272,8 +295,11 @@ def _install_crds(info: ClusterInfo, crd_dir: Path) -> None:
     kubectl(info, "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
 
 
-def _create_nodes(info: ClusterInfo, count: int) -> None:
-    body = json.dumps({"apiVersion": "v1", "kind": "List", "items": node_manifests(count)})
+def _create_nodes(info: ClusterInfo, count: int, *, unschedulable: bool) -> None:
+    items = node_manifests(count)
+    for item in items:  # no kubelet behind them: with a real node, pods must not land here
+        item["spec"] = {"unschedulable": unschedulable}
+    body = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
     kubectl(
         info,
         "apply",

@@ -24,7 +24,7 @@ from reconciler import applyset as aset
 from reconciler import generate
 from reconciler import observe as obs
 from reconciler.apply import Inventories, Target, execute
-from reconciler.apply.executor import Progress
+from reconciler.apply.executor import WORKERS, Progress
 from reconciler.calico.flavour import Flavour
 from reconciler.cluster.client import Cluster
 from reconciler.cluster.types import Types
@@ -200,7 +200,23 @@ def plan_offline(
     return plan_observed(rendered, Observed(facts), settings).plan
 
 
+# The last intents made: the controller plans one revision again and again, and the same
+# Intent (the same desired bodies) lets the planner reuse their normal forms too.
+_INTENTS: list[tuple[Rendered, tuple[object, ...], Intent]] = []
+
+
 def intend(rendered: Rendered, facts: Facts, settings: Settings) -> Intent:
+    """The render made concrete for this cluster; the same inputs give the same Intent."""
+    key = (settings.applyset, facts.flavour, facts.nodes, facts.namespaces, facts.kube_controllers)
+    for seen, seen_key, intent in list(_INTENTS):
+        if seen is rendered and seen_key == key:
+            return intent
+    intent = _intend(rendered, facts, settings)
+    _INTENTS[:] = [*_INTENTS[-1:], (rendered, key, intent)]  # head and base of a PR: two
+    return intent
+
+
+def _intend(rendered: Rendered, facts: Facts, settings: Settings) -> Intent:
     expanded = expand_templates(rendered, facts)
     desired = tuple(_desired(expanded.resources, facts.flavour, settings.applyset))
     wanted = aset.inventory_of(expanded.resources, calico_group=facts.flavour.group)
@@ -291,8 +307,11 @@ def apply(
     *,
     dry_run: bool = False,
     progress: Progress | None = None,
+    workers: int = WORKERS,
 ) -> ApplyResult:
-    target = Target(cluster, planned.types, settings.applyset, settings.options.field_manager)
+    target = Target(
+        cluster, planned.types, settings.applyset, settings.options.field_manager, workers
+    )
     return execute(
         target, planned.plan, inventories=planned.inventories, dry_run=dry_run, progress=progress
     )

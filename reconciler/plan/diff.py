@@ -122,6 +122,76 @@ def compare(*, desired: Body, live: Body | None, owned: Iterable[Path] = ()) -> 
     return tuple(_walk((), before, after))
 
 
+def unchanged(*, desired: Body, live: Body, owned: Iterable[Path] = ()) -> bool:
+    """A cheap test that `compare` would find nothing (True is always right; False: ask it).
+
+    True when every field of the desired normal form is in `live` with the same value,
+    and every field we own lies inside the desired body (so none was removed in Git).
+    Nothing of `live` is copied or canonicalised: an unchanged object, the steady state,
+    costs one walk over the desired side. Any doubt answers False and `compare` decides.
+    """
+    rules = _rules(_group_kind(desired))
+    want = _normal_desired(desired, rules)
+    shape = want.shape
+    return _covers(want.body, live, (), rules) and all(
+        _inside(shape, _to_list(path)) for path in owned
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _NormalDesired:
+    body: dict[str, Any]  # prepared (canonical, defaults filled), not compacted
+    shape: Scope  # its scope without owned fields: what `_scope` starts from
+
+
+# The desired side's normal form, kept per body while the body lives: the controller
+# plans the same rendered revision again and again, and each body is planned once per run.
+_NORMAL: dict[int, tuple[Body, _NormalDesired]] = {}
+_NORMAL_MAX = 100_000
+
+
+def _normal_desired(desired: Body, rules: _Rules) -> _NormalDesired:
+    key = id(desired)
+    hit = _NORMAL.get(key)
+    if hit is not None and hit[0] is desired:
+        return hit[1]
+    want = _prepared(desired, rules)
+    shape = _shape(want, (), rules)
+    for path in IGNORED:
+        if isinstance(shape, dict):
+            _drop(shape, path)
+    normal = _NormalDesired(want, shape)
+    if len(_NORMAL) >= _NORMAL_MAX:
+        _NORMAL.clear()  # a new revision's bodies replace the old ones
+    _NORMAL[key] = (desired, normal)  # holding `desired` keeps its id from being reused
+    return normal
+
+
+def _covers(want: Any, live: Any, path: Path, rules: _Rules) -> bool:
+    """Every field of `want` is in `live` with the same value (lists and atomics whole)."""
+    if path in IGNORED:
+        return True
+    if isinstance(want, dict) and not rules.is_atomic(path):
+        return isinstance(live, Mapping) and all(
+            k in live and _covers(v, live[k], (*path, k), rules) for k, v in want.items()
+        )
+    return _same(want, live)
+
+
+def _inside(shape: Scope, path: tuple[str, ...]) -> bool:
+    """`_claim` of this owned path would add nothing to the desired body's scope."""
+    if any(path[: len(ignored)] == ignored for ignored in IGNORED):
+        return True  # dropped from the scope whatever we own there
+    node = shape
+    for step in path:
+        if not isinstance(node, dict):
+            return True  # inside a field compared whole
+        if step not in node:
+            return False
+        node = node[step]
+    return True
+
+
 def projections(
     *, desired: Body, live: Body | None, owned: Iterable[Path] = ()
 ) -> tuple[dict[str, Any] | None, dict[str, Any]]:

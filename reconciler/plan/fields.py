@@ -61,6 +61,23 @@ def applied_by(entries: Sequence[Ownership], manager: str) -> frozenset[Path]:
     return frozenset(path for e in mine for path in e.leaves)
 
 
+def last_applied(body: Body, manager: str) -> frozenset[Path]:
+    """`applied_by(managed_fields(body), manager)` reading only `manager`'s own entries.
+
+    The planner's fast path: the other managers' entries matter only once a field differs.
+    """
+    entries = (body.get("metadata") or {}).get("managedFields") or ()
+    mine = (
+        e
+        for e in entries
+        if isinstance(e, Mapping)
+        and e.get("manager") == manager
+        and e.get("operation") == APPLY
+        and not e.get("subresource")
+    )
+    return frozenset(path for e in mine for path in parse_fields_v1(e.get("fieldsV1") or {})[0])
+
+
 def parse_fields_v1(fields: Mapping[str, Any]) -> tuple[frozenset[Path], frozenset[Path]]:
     """FieldsV1 -> (leaves, nodes)."""
     found = list(_walk(fields, ()))

@@ -8,7 +8,7 @@ with no rules, which isolates) goes in after them. Prunes run in reverse.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +73,35 @@ def stage_of(ref: ObjectRef, body: Mapping[str, Any]) -> Stage:
 def in_apply_order(changes: Iterable[Change]) -> tuple[Change, ...]:
     """Writes (and the rest) by (stage, kind, namespace, name), then prunes by stage reversed."""
     return tuple(sorted(changes, key=_sort_key))
+
+
+def batches(
+    changes: Sequence[Change], *, one_by_one: bool = False
+) -> tuple[tuple[Change, ...], ...]:
+    """The ordered changes cut into consecutive groups that may be written concurrently.
+
+    `one_by_one`: the order was checked on the connectivity model state by state
+    (plan/safe.py), and only that sequence of states is known to be safe: a batch per
+    write. (A bridged plan is safe in any order between the bridge's writes, so it keeps
+    the stage batches.)
+
+    A batch is a run of consecutive changes of one stage (writes), or of one stage of
+    prunes: nothing inside a batch depends on another member, and every batch is a
+    barrier, written completely before the next one starts, so the firewall-safe
+    order holds between stages whatever the concurrency inside one. The order of
+    `changes` is kept, never re-sorted.
+    """
+    if one_by_one:
+        return tuple((c,) for c in changes)
+    groups: list[list[Change]] = []
+    previous: tuple[bool, Stage] | None = None
+    for change in changes:
+        key = (change.action is Action.PRUNE, stage_of(change.ref, _body_of(change)))
+        if key != previous:
+            groups.append([])
+            previous = key
+        groups[-1].append(change)
+    return tuple(tuple(group) for group in groups)
 
 
 def _sort_key(change: Change) -> tuple[int, int, str, str, str, str, str]:

@@ -26,8 +26,8 @@ from reconciler.model import (
     Severity,
 )
 from reconciler.plan.bridge import is_bridge
-from reconciler.plan.diff import Delta, compare
-from reconciler.plan.fields import Ownership, applied_by, managed_fields
+from reconciler.plan.diff import Delta, compare, unchanged
+from reconciler.plan.fields import Ownership, applied_by, last_applied, managed_fields
 from reconciler.plan.guard import guard_prunes
 from reconciler.plan.order import in_apply_order
 
@@ -119,6 +119,10 @@ def _write(want: Desired, found: Live | None, options: PlanOptions) -> Change:
 
 
 def _three_way(want: Desired, found: Live, options: PlanOptions) -> Change:
+    # The steady state first, cheaply: normalise and diff only what may differ.
+    owned = last_applied(found.body, options.field_manager)
+    if unchanged(desired=want.body, live=found.body, owned=owned):
+        return _change(want, found, Action.UNCHANGED, ())
     entries = managed_fields(found.body)
     ours = applied_by(entries, options.field_manager)
     deltas = compare(desired=want.body, live=found.body, owned=ours)

@@ -89,7 +89,9 @@ class Ordered:
     @property
     def summary(self) -> Order:
         blinks = tuple(str(b) for b in self.blinks)
-        return Order(self.method, blinks, self.states, self.note, self.kept)
+        # States were walked one write at a time: concurrent writes would make others.
+        one_by_one = self.states > 0
+        return Order(self.method, blinks, self.states, self.note, self.kept, one_by_one)
 
 
 def has_states_between(changes: Iterable[Change]) -> bool:

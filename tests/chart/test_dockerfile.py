@@ -1,7 +1,8 @@
 """The Dockerfile, without a Docker engine: hadolint, and what the image copies and runs exists.
 
-No Docker engine runs on the project's machines, so the image is never built here: these
-checks catch what would break the build or the chart's assumptions about the image.
+`make e2e` builds the image with podman and runs it as the chart's pod (tests/e2e); these
+fast checks, in `make test`, catch what would break the build or the chart's assumptions
+about the image before that.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def test_hadolint_would_catch_a_regression(tmp_path: Path) -> None:
 
 def test_bases_are_pinned_slim_python_311() -> None:
     args = dict(re.findall(r"^ARG (\w+)=(\S+)$", DOCKERFILE.read_text(), flags=re.M))
-    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+", args["PYTHON_IMAGE"])
+    assert re.fullmatch(r"docker\.io/library/python:3\.11\.\d+-slim-\w+", args["PYTHON_IMAGE"])
     froms = [rest for op, rest in _instructions() if op == "FROM"]
     assert froms == ["${PYTHON_IMAGE} AS builder", "${PYTHON_IMAGE}"]
 
@@ -115,6 +116,9 @@ def test_oci_labels() -> None:
     labels = " ".join(rest for op, rest in _final_stage() if op == "LABEL")
     for key in ("title", "description", "version", "revision", "created", "licenses", "source"):
         assert f"org.opencontainers.image.{key}=" in labels
+    # The base's full reference as built from (the default is fully qualified), not a
+    # registry prefix glued to whatever PYTHON_IMAGE was passed.
+    assert 'org.opencontainers.image.base.name="${PYTHON_IMAGE}"' in labels
 
 
 def test_entrypoint_script_is_a_declared_console_script() -> None:

@@ -124,21 +124,23 @@ def test_the_cli_on_calicos_api_server_plans_applies_and_is_then_clean(
     assert f"globalnetworkpolicy.projectcalico.org/{uid}-ssh" in served.splitlines()
 
 
-def test_a_rejection_only_calicos_api_server_knows_writes_nothing_and_exits_2(
+def test_a_write_only_calicos_api_server_refuses_stops_at_its_stage_and_exits_2(
     v3_control_plane: ClusterInfo, repo: Repo, uid: str
 ) -> None:
     """A policy in a tier that does not exist passes offline validation (tiers live in the
-    cluster); Calico's API server refuses it in the dry-run, so nothing at all is written."""
+    cluster) and even Calico's dry-run; the write itself is refused. The run stops at the
+    end of that stage's batch: exit 2, Calico's words shown, nothing of a later stage
+    (here a deny policy, written after every allow) is written."""
     orphan = gnp(f"nosuchtier-{uid}.p1", tier=f"nosuchtier-{uid}")
-    repo.write("p.yaml", gnp(f"{uid}-fine"), orphan)
+    repo.write("p.yaml", gnp(f"{uid}-fine", action="Deny"), orphan)
     common = [str(repo.root), "--namespace", NAMESPACE, "--applyset", f"{uid}-cli"]
 
     offline = _cli("plan", *common, "--offline")
     assert offline.returncode == 1, offline.stdout + offline.stderr  # valid as far as we know
     applied = _cli("apply", *common, kubeconfig=v3_control_plane.kubeconfig)
     assert applied.returncode == 2, applied.stdout
-    # Calico's own words, from its dry-run: the tier must exist before its policies
+    # Calico's own words: the tier must exist before its policies
     assert f"resource does not exist: Tier(nosuchtier-{uid})" in applied.stdout
     served = kubectl(v3_control_plane, "get", "globalnetworkpolicies.projectcalico.org", "-o",
                      "name")  # fmt: skip
-    assert f"{uid}-fine" not in served  # the dry-run of everything comes first
+    assert f"{uid}-fine" not in served  # the later stage never started

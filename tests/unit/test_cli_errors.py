@@ -105,7 +105,12 @@ MALFORMED = {
         ["--signing-keys", "/nonexistent"],
         ["--branch", "bad..name"],
     ],
-    "local-cluster up": [["--nodes", "abc"], ["--nodes", "-1"], ["--nodes", "999999"]],
+    "local-cluster up": [
+        ["--nodes", "abc"],
+        ["--nodes", "-1"],
+        ["--nodes", "999999"],
+        ["--image", "localhost/x:1"],  # needs --node
+    ],
     # a state dir that is a file
     "local-cluster down": [["--state-dir", __file__]],
     "local-cluster status": [["--state-dir", __file__]],

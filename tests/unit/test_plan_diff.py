@@ -6,10 +6,12 @@ import copy
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconciler.model import DiffEntry
-from reconciler.plan.diff import compare, normalise, render_path
-from reconciler.plan.fields import parse_fields_v1
+from reconciler.plan.diff import compare, normalise, render_path, unchanged
+from reconciler.plan.fields import fields_v1_for, parse_fields_v1
 
 PART_OF = "applyset.kubernetes.io/part-of"
 
@@ -216,3 +218,73 @@ def test_identity_fields_are_not_compared() -> None:
 )
 def test_render_path(path: tuple[str | int, ...], text: str) -> None:
     assert render_path(path) == text
+
+
+# --- the fast path: `unchanged` is True only when `compare` finds nothing ---------------------
+
+_VALUES: st.SearchStrategy[Any] = st.sampled_from(
+    [None, 1, 1.0, True, "80", 80, "all()", [], {}, ["Ingress"]]
+)
+_RULES = st.lists(
+    st.fixed_dictionaries(
+        {}, optional={"action": st.sampled_from(["Allow", "Deny"]), "ports": _VALUES}
+    ),
+    max_size=2,
+)
+_SPECS = st.fixed_dictionaries(
+    {},
+    optional={
+        "selector": _VALUES,
+        "order": _VALUES,
+        "types": _VALUES,
+        "ingress": _RULES,
+        "egress": _RULES,
+        "podSelector": st.sampled_from([{}, {"matchLabels": {"app": "web"}}, None]),
+        "policyTypes": _VALUES,
+    },
+)
+_OWNED = st.sets(
+    st.sampled_from(
+        [
+            ("spec", "selector"),
+            ("spec", "order"),
+            ("spec", "ingress"),
+            ("spec", "ingress", 0, "action"),
+            ("spec", "podSelector", "matchLabels"),
+            ("metadata", "labels", PART_OF),
+            ("metadata", "labels", "team"),
+        ]
+    )
+)
+
+
+def v3_gnp(**spec: Any) -> dict[str, Any]:
+    return {**gnp(**spec), "apiVersion": "projectcalico.org/v3"}
+
+
+_KINDS = st.sampled_from([k8s_np, gnp, v3_gnp])
+
+
+@settings(max_examples=400, deadline=None)
+@given(kind=_KINDS, want=_SPECS, have=_SPECS, ours=_OWNED, team=st.booleans())
+def test_unchanged_never_hides_a_difference(
+    kind: Any, want: dict[str, Any], have: dict[str, Any], ours: set[Any], team: bool
+) -> None:
+    desired, live = kind(**want), served(kind(**have))
+    if team:
+        live["metadata"]["labels"]["team"] = "netops"
+    if unchanged(desired=desired, live=live, owned=ours):
+        assert compare(desired=desired, live=live, owned=ours) == ()
+
+
+def test_unchanged_takes_the_steady_state_and_sends_the_rest_to_compare() -> None:
+    desired = gnp(selector="all()", order=10, ingress=[{"action": "Allow"}])
+    live = served(desired)
+    live["metadata"]["labels"]["team"] = "netops"  # someone else's field: not compared
+    ours = owned(fields_v1_for(desired))
+    assert unchanged(desired=desired, live=live, owned=ours)
+    drifted = served(gnp(selector="all()", order=11, ingress=[{"action": "Allow"}]))
+    assert not unchanged(desired=desired, live=drifted, owned=ours)
+    dropped = gnp(selector="all()", order=10)  # Git dropped the rules we own
+    assert not unchanged(desired=dropped, live=live, owned=ours)
+    assert compare(desired=dropped, live=live, owned=ours) != ()

@@ -8,7 +8,7 @@ import pytest
 
 from reconciler.kinds import Stage
 from reconciler.model import Action, Change, ObjectRef, Origin, Resource
-from reconciler.plan.order import in_apply_order, stage_of
+from reconciler.plan.order import batches, in_apply_order, stage_of
 
 
 def ref(kind: str, name: str, *, group: str = "projectcalico.org", ns: str = "") -> ObjectRef:
@@ -155,3 +155,54 @@ def test_same_stage_sorts_by_kind_then_namespace_then_name() -> None:
         ("NetworkPolicy", "projectcalico.org", "a", "b"),
         ("NetworkPolicy", "projectcalico.org", "b", "a"),
     ]
+
+
+def test_batches_cut_the_ordered_writes_at_every_stage_and_keep_their_order() -> None:
+    allow = calico("GlobalNetworkPolicy", types=["Ingress"], ingress=[ALLOW])
+    deny = calico("GlobalNetworkPolicy", types=["Ingress"], ingress=[DENY])
+    changes = in_apply_order(
+        [
+            _change(Action.CREATE, ref("Tier", "security"), calico("Tier")),
+            _change(Action.CREATE, ref("GlobalNetworkPolicy", "b-allow"), allow),
+            _change(Action.UPDATE, ref("GlobalNetworkPolicy", "a-allow"), allow),
+            _change(Action.CREATE, ref("HostEndpoint", "node-1"), calico("HostEndpoint")),
+            _change(Action.CREATE, ref("HostEndpoint", "node-2"), calico("HostEndpoint")),
+            _change(Action.CREATE, ref("GlobalNetworkPolicy", "z-deny"), deny),
+            _change(Action.PRUNE, ref("GlobalNetworkPolicy", "old-deny"), deny),
+            _change(Action.PRUNE, ref("GlobalNetworkPolicy", "old-deny-2"), deny),
+            _change(Action.PRUNE, ref("HostEndpoint", "node-9"), calico("HostEndpoint")),
+        ]
+    )
+    grouped = [[c.ref.name for c in batch] for batch in batches(changes)]
+    assert grouped == [
+        ["security"],
+        ["a-allow", "b-allow"],
+        ["node-1", "node-2"],
+        ["z-deny"],
+        ["old-deny", "old-deny-2"],
+        ["node-9"],
+    ]
+    assert [c for batch in batches(changes) for c in batch] == list(changes)
+
+
+def test_a_stage_met_again_later_is_a_new_batch_not_merged_back() -> None:
+    # batches() groups what is consecutive; it never reorders, even a plan it did not sort.
+    allow = calico("GlobalNetworkPolicy", types=["Ingress"], ingress=[ALLOW])
+    changes = [
+        _change(Action.CREATE, ref("GlobalNetworkPolicy", "a"), allow),
+        _change(Action.CREATE, ref("HostEndpoint", "h"), calico("HostEndpoint")),
+        _change(Action.CREATE, ref("GlobalNetworkPolicy", "b"), allow),
+    ]
+    assert [[c.ref.name for c in b] for b in batches(changes)] == [["a"], ["h"], ["b"]]
+    assert batches([]) == ()
+
+
+def test_an_order_checked_state_by_state_is_written_one_write_at_a_time() -> None:
+    """plan/safe.py walked exactly this sequence of single writes: a batch of two would
+    make states nobody checked."""
+    allow = calico("GlobalNetworkPolicy", types=["Ingress"], ingress=[ALLOW])
+    changes = [
+        _change(Action.CREATE, ref("GlobalNetworkPolicy", n), allow) for n in ("a", "b", "c")
+    ]
+    assert len(batches(changes)) == 1  # one stage: concurrent
+    assert [len(b) for b in batches(changes, one_by_one=True)] == [1, 1, 1]

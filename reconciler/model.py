@@ -177,6 +177,7 @@ class Plan:
     changes: tuple[Change, ...]  # in apply order (prunes last, in reverse rank)
     findings: tuple[Finding, ...] = ()
     target: str = ""  # cluster/context name
+    refused_prunes: int = 0  # prunes the prune guard refused (its finding says why)
 
     @property
     def errors(self) -> tuple[Finding, ...]:

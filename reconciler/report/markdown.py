@@ -29,15 +29,16 @@ from reconciler.model import (
     Plan,
     Severity,
 )
-from reconciler.report.jsonout import errors_first
 from reconciler.report.text import (
     PLAIN,
     DiffStyle,
     apply_counts,
+    blocked_line,
     change_diff,
     count_phrases,
     listed,
     reason_text,
+    split_refusals,
     status_by_ref,
     without_origin,
 )
@@ -129,8 +130,8 @@ def _short(revision: str) -> str:
 
 def _counts(plan: Plan) -> str:
     line = "**Plan:** " + " · ".join(count_phrases(plan))
-    if plan.errors:
-        line += "\n\n**Nothing will be applied until the validation errors are fixed.**"
+    if blocked := blocked_line(plan):
+        line += f"\n\n**{blocked.replace('the errors', 'the validation errors')}**"
     return line
 
 
@@ -145,8 +146,11 @@ def _result(result: ApplyResult) -> Iterator[str]:
 
 
 def findings_blocks(findings: tuple[Finding, ...], *, level: str = "####") -> Iterator[str]:
-    """One block per severity: errors (with `path:line`) first, then warnings."""
-    ordered = errors_first(findings)
+    """The prune guard's refusals, then one block per severity: errors (with
+    `path:line`), then warnings."""
+    refused, ordered = split_refusals(findings)
+    if refused:
+        yield f"{level} Prune refused\n\n" + "\n".join(_finding(f) for f in refused)
     for severity, title in ((Severity.ERROR, "Validation errors"), (Severity.WARNING, "Warnings")):
         items = [_finding(f) for f in ordered if f.severity is severity]
         if items:

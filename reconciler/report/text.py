@@ -23,6 +23,7 @@ from reconciler.model import (
     Plan,
     Severity,
 )
+from reconciler.plan.guard import is_refusal
 from reconciler.report.jsonout import change_entries, errors_first, join_path, jsonable
 from reconciler.report.objdiff import Line, bookkeeping, object_diff
 
@@ -84,11 +85,30 @@ def listed(plan: Plan) -> tuple[Change, ...]:
 
 
 def count_phrases(plan: Plan) -> list[str]:
-    return [
+    phrases = [
         phrase.format(plan.count(action))
         for action, phrase, always in _PHRASES
         if always or plan.count(action)
     ]
+    if plan.refused_prunes:  # right after "to prune": the deletions that will not happen
+        at = next(i for i, p in enumerate(phrases) if p.endswith("to prune")) + 1
+        phrases.insert(at, f"{plan.refused_prunes} prune refused")
+    return phrases
+
+
+def blocked_line(plan: Plan) -> str:
+    """Why nothing will be applied; "" when something will."""
+    if not plan.errors:
+        return ""
+    if all(is_refusal(f) for f in plan.errors):
+        return "Nothing will be applied: the prune guard refused (see Prune refused)."
+    return "Nothing will be applied until the errors are fixed."
+
+
+def split_refusals(findings: tuple[Finding, ...]) -> tuple[list[Finding], list[Finding]]:
+    """The prune guard's refusals, and every other finding (errors first)."""
+    ordered = errors_first(findings)
+    return [f for f in ordered if is_refusal(f)], [f for f in ordered if not is_refusal(f)]
 
 
 def summary_line(plan: Plan) -> str:
@@ -224,7 +244,10 @@ def _block(change: Change, *, paint: Paint, status: str, style: DiffStyle) -> st
 
 
 def _findings(findings: tuple[Finding, ...], paint: Paint) -> Iterator[str]:
-    ordered = errors_first(findings)
+    refused, ordered = split_refusals(findings)
+    if refused:
+        head = paint("Prune refused:", _BOLD + _RED)
+        yield "\n".join([head, *(f"  {f}" for f in refused)])
     for severity, title, color in (
         (Severity.ERROR, "Validation errors", _RED),
         (Severity.WARNING, "Warnings", _YELLOW),
@@ -237,8 +260,8 @@ def _findings(findings: tuple[Finding, ...], paint: Paint) -> Iterator[str]:
 
 def _summary(plan: Plan, result: ApplyResult | None, paint: Paint) -> str:
     lines = [paint(summary_line(plan), _BOLD)]
-    if plan.errors:
-        lines.append(paint("Nothing will be applied until the errors are fixed.", _RED))
+    if blocked := blocked_line(plan):
+        lines.append(paint(blocked, _RED))
     if result is not None:
         lines.append(paint(result_line(result), _BOLD))
         failed = result.failed

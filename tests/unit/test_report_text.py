@@ -17,12 +17,14 @@ from reconciler.model import (
     Finding,
     ObjectRef,
     Origin,
+    Resource,
     Revision,
     Severity,
 )
-from reconciler.report import render_text
+from reconciler.plan import Desired, Live
+from reconciler.report import render_markdown, render_text
 from reconciler.report.text import diff_lines, format_value
-from tests.factories import change, plan
+from tests.factories import change, plan, planned
 from tests.factories import gnp_ref as gnp
 from tests.factories import knp_ref as knp
 
@@ -224,3 +226,33 @@ def test_every_diff_line_is_one_minus_or_plus_line(before: Any, after: Any) -> N
     for line in diff_lines(change(gnp("x"), Action.UPDATE, entry)):
         assert line[:2] in ("- ", "+ ")
         assert "\n" not in line
+
+
+def test_prune_guard_is_its_own_section_and_counted() -> None:
+    """The issue's case: 17 of 26 refused read as a refusal, not a validation error."""
+    sets = [
+        ObjectRef("projectcalico.org", "v3", "GlobalNetworkSet", "", f"s-{i:02}") for i in range(26)
+    ]
+    labels = {"applyset.kubernetes.io/part-of": "x"}
+
+    def body(r: ObjectRef) -> dict[str, Any]:
+        return {
+            "apiVersion": r.api_version,
+            "kind": r.kind,
+            "metadata": {"name": r.name, "labels": labels},
+        }
+
+    desired = [Desired(Resource(r, body(r), Origin("s.yaml", 1)), body(r)) for r in sets[:9]]
+    live = [Live(r, body(r), owned=True) for r in sets]
+    out = render_text(planned(desired, live))
+    assert "Validation errors" not in out
+    section = out.split("Prune refused:\n", 1)[1].split("\n\n", 1)[0]
+    assert "refusing to prune 17 of 26" in section and "--max-prune 66%" in section
+    assert "0 to prune, 17 prune refused," in out.splitlines()[-2]
+    assert (
+        out.splitlines()[-1]
+        == "Nothing will be applied: the prune guard refused (see Prune refused)."
+    )
+    md = render_markdown(planned(desired, live))
+    assert "#### Prune refused\n\n- " in md and "Validation errors" not in md
+    assert "0 to prune · 17 prune refused ·" in md

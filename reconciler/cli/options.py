@@ -165,6 +165,13 @@ DIFF_STYLE = click.option(
 )
 
 
+RUN_URL = click.option(
+    "--run-url",
+    default="",
+    help="Link to the CI run in the comment [default: from GitHub Actions or GitLab CI].",
+)
+
+
 INVENTORY = click.option(
     "--inventory",
     type=EXISTING_FILE,
@@ -289,6 +296,7 @@ def settings_of(kw: Mapping[str, Any]) -> pipeline.Settings:
         options=options,
         default_namespace=kw["default_namespace"],
         calico=kw["calico_version"],
+        create_namespace=kw.get("create_namespace", False),
     )
 
 

@@ -62,13 +62,17 @@ def render_text(
     result: ApplyResult | None = None,
     show_managed: bool = False,
     fields: bool = False,
+    only_failures: bool = False,
 ) -> str:
-    """`fields`: one `- path: value` line per field instead of the YAML diff."""
+    """`fields`: one `- path: value` line per field instead of the YAML diff.
+    `only_failures`: after an apply, the blocks of the failed changes only (the diff
+    is what `plan` is for)."""
     paint = _painter(color)
     status = status_by_ref(result)
     changes = listed(plan)
     style = DiffStyle(show_managed=show_managed, fields=fields, color=color)
-    blocks = [_block(c, paint=paint, status=status.get(c.ref, ""), style=style) for c in changes]
+    shown = [c for c in changes if not only_failures or status.get(c.ref) == "failed"]
+    blocks = [_block(c, paint=paint, status=status.get(c.ref, ""), style=style) for c in shown]
     if not changes and not plan.errors:
         blocks.append("No changes: the cluster matches the repository.")
     blocks.extend(_findings(plan.findings, paint))

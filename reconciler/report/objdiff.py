@@ -34,6 +34,7 @@ from reconciler.plan.diff import normalise
 from reconciler.report.jsonout import LAST_APPLIED, jsonable, visible
 
 CONTEXT = 2  # unchanged lines shown either side of a change
+FOLD = 90  # long strings fold (at spaces, as YAML allows) so a change near the end shows
 WHOLE_RULE = 15  # a list item (a rule) this short is shown whole around its change
 LONG_LINE = 60  # a changed line this long gets word-level marks
 _STEP = re.compile(r'\.?([A-Za-z0-9_-]+)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]')
@@ -331,8 +332,9 @@ def _without_bookkeeping(doc: Doc | None) -> Doc | None:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Block YAML whose every scalar stays on one line (a multi-line string is quoted
-    with `\\n`), so one changed value is one changed line."""
+    """Block YAML. A string with line breaks is quoted with `\\n`, and a long one folds
+    at spaces over several lines (the same string, to YAML): a change at the end of a
+    long selector is then a short changed line next to unchanged ones."""
 
 
 def _string(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
@@ -352,7 +354,7 @@ def to_yaml(doc: Doc | None) -> list[str]:
         sort_keys=False,
         default_flow_style=False,
         allow_unicode=True,
-        width=10**9,
+        width=FOLD,
     )
     return text.splitlines()
 
@@ -427,27 +429,35 @@ def _column(text: str) -> int:
 
 
 def _ancestors(lines: Sequence[Line], at: int) -> set[int]:
-    """Lines that hold line `at` (less indented, above it); a short list item wholly."""
+    """Lines that hold line `at` (less indented, above it), and each short list item
+    (a rule, a peer) that holds it, whole: its action and peer are then on the page."""
     found: set[int] = set()
-    limit = _column(lines[at].text)
-    item = None
+    keys, items = _limits(lines[at].text)
     for i in range(at - 1, -1, -1):
         text = lines[i].text
         if {lines[i].sign, lines[at].sign} == {"-", "+"}:
             continue  # the other side's lines are not this line's parents
-        dash = _indent(text)
-        if text.lstrip(" ").startswith("- ") and dash < limit:
+        if _is_item(text) and _indent(text) < items:
+            found.update(_item_lines(lines, i))
+            keys, items = _indent(text) + 1, _indent(text)
+        elif not _is_item(text) and _column(text) < keys:
             found.add(i)
-            item = i if item is None else item
-            limit = dash + 1
-        elif _column(text) < limit:
-            found.add(i)
-            limit = _column(text)
-        if limit == 0:
+            keys = items = _column(text)
+        if keys == 0:
             break
-    if item is not None:
-        found.update(_item_lines(lines, item))
     return found
+
+
+def _limits(text: str) -> tuple[int, int]:
+    """Below which column a key, and a list item's dash, holds this line. PyYAML puts a
+    list's dashes in its key's column, so that key holds a dash line in the same column."""
+    if _is_item(text):
+        return _indent(text) + 1, _indent(text)
+    return _column(text), _column(text)
+
+
+def _is_item(text: str) -> bool:
+    return text.lstrip(" ").startswith("- ") or text.strip() == "-"
 
 
 def _item_lines(lines: Sequence[Line], start: int) -> range:

@@ -256,3 +256,18 @@ def test_prune_guard_is_its_own_section_and_counted() -> None:
     md = render_markdown(planned(desired, live))
     assert "#### Prune refused\n\n- " in md and "Validation errors" not in md
     assert "0 to prune · 17 prune refused ·" in md
+
+
+def test_after_an_apply_only_the_failures_and_the_summary() -> None:
+    a, b, c = (change(gnp(n), Action.CREATE, ORDER) for n in "abc")
+    p = plan(a, b, c)
+    result = ApplyResult(p, done=(a,), failed=(Failure(b, "admission denied"),), skipped=(c,))
+    out = render_text(p, result=result, only_failures=True)
+    assert (
+        out.count("►") == 1 and "► GlobalNetworkPolicy.projectcalico.org/b create (failed)" in out
+    )
+    assert (
+        out.splitlines()[-1]
+        == "  failed: GlobalNetworkPolicy.projectcalico.org/b: admission denied"
+    )
+    assert render_text(p, result=result).count("►") == 3  # -v: every block

@@ -79,10 +79,12 @@ def to_html(markdown: str) -> str:
     # GitHub renders `> [!CAUTION]` as an alert; <details> are opened for the picture.
     body = body.replace(
         "<blockquote>\n<p>[!CAUTION]",
-        '<blockquote class="markdown-alert">\n<p><span class="markdown-alert-title">Caution</span><br>',
+        '<blockquote class="markdown-alert">\n<p>'
+        '<span class="markdown-alert-title">Caution</span><br>',
     ).replace("<details>", "<details open>")
     style = CSS.read_text()
-    return f"<!doctype html><html><head><meta charset='utf-8'><style>{style}</style></head><body>{body}</body></html>"
+    head = f"<meta charset='utf-8'><style>{style}</style>"
+    return f"<!doctype html><html><head>{head}</head><body>{body}</body></html>"
 
 
 def screenshot(page: Path, png: Path) -> None:
@@ -114,7 +116,9 @@ def test_the_pr_comment_renders_and_shows_every_change(tmp_path: Path) -> None:
     page.write_text(to_html(markdown), encoding="utf-8")
     text = page.read_text()
     # The change that matters is on the page, whole, and the objects are named unambiguously.
-    assert "&#x27;cattle-system&#x27;, &#x27;shop&#x27;}" in text or "'cattle-system', 'shop'}" in text
+    assert (
+        "&#x27;cattle-system&#x27;, &#x27;shop&#x27;}" in text or "'cattle-system', 'shop'}" in text
+    )
     assert "- 2222" in text and "action: Allow" in text
     assert "NetworkPolicy.networking.k8s.io/shop/legacy-allow-all" in text
     assert "This pull request deletes 1 object from the cluster" in text
@@ -152,14 +156,20 @@ def read_png(path: Path) -> tuple[int, int, list[tuple[int, int, int]]]:
     assert depth == 8 and colour in (2, 6) and interlace == 0, (depth, colour, interlace)
     channels = 3 if colour == 2 else 4
     rows = _unfilter(zlib.decompress(idat), width * channels, height, channels)
-    return width, height, [tuple(row[i : i + 3]) for row in rows for i in range(0, len(row), channels)]  # type: ignore[misc]
+    pixels = [
+        (row[i], row[i + 1], row[i + 2]) for row in rows for i in range(0, len(row), channels)
+    ]
+    return width, height, pixels
 
 
 def _unfilter(raw: bytes, stride: int, height: int, bpp: int) -> list[bytes]:
     rows: list[bytes] = []
     prior = bytearray(stride)
     for y in range(height):
-        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
+        kind, line = (
+            raw[y * (stride + 1)],
+            bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)]),
+        )
         for i in range(stride):
             left = line[i - bpp] if i >= bpp else 0
             up, corner = prior[i], prior[i - bpp] if i >= bpp else 0

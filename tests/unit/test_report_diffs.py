@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reconciler import pipeline
 from reconciler.cli.report import ci_run_url
-from reconciler.model import Action, Change, DiffEntry, ObjectRef, Origin, Plan, Resource
+from reconciler.model import (
+    Action,
+    Change,
+    DiffEntry,
+    FieldChange,
+    ObjectRef,
+    Origin,
+    Plan,
+    Resource,
+)
 from reconciler.plan import Desired, Live
+from reconciler.plan.planner import REASONS
 from reconciler.report import render_json, render_markdown, render_text
 from reconciler.report.objdiff import object_diff, parse_path
 from reconciler.report.pr import compare, render_report
@@ -221,3 +233,19 @@ def _findable(leaf: Any, text: str) -> bool:
         str(leaf).lower().replace("'", " ").split() if isinstance(leaf, str) else [json.dumps(leaf)]
     )
     return all(w in text.lower() for w in words)
+
+
+README = Path(__file__).parents[2] / "README.md"
+EXAMPLE = Path(__file__).parents[2] / "example-repo"
+
+
+def test_the_readme_output_example_is_what_plan_prints() -> None:
+    rendered = pipeline.render(EXAMPLE, REVISION, pipeline.Settings())
+    (res,) = [r for r in rendered.resources if r.ref.name == "allow-cluster-internal-ingress"]
+    live = {**res.body, "spec": {**res.body["spec"], "order": 999}}
+    patched = FieldChange("kubectl-patch", "Update", "2026-11-21T05:45:09Z")
+    drift = Change(res.ref, Action.DRIFT, res, live, (DiffEntry("spec.order", 999, 10),),
+                   REASONS[Action.DRIFT], (patched,))  # fmt: skip
+    block = render_text(Plan(REVISION, (drift,))).split("\n\n")[0]
+    readme = README.read_text()
+    assert f"```\n{block}\n\nPlan: " in readme

@@ -132,7 +132,8 @@ def _body_doc(body: Mapping[str, Any]) -> Doc:
     empty lists and maps out): labels, annotations, then everything else but identity."""
     body = normalise(body)
     doc: Doc = {}
-    meta = body.get("metadata") or {}
+    meta = body.get("metadata")
+    meta = meta if isinstance(meta, Mapping) else {}  # hostile input never raises here
     kept = {k: meta[k] for k in ("labels", "annotations") if meta.get(k)}
     if kept:
         doc["metadata"] = kept
@@ -318,9 +319,12 @@ def _render(path: tuple[Step, ...]) -> str:
 def _without_bookkeeping(doc: Doc | None) -> Doc | None:
     if doc is None:
         return None
-    meta = dict(doc.get("metadata") or {})
+    found = doc.get("metadata")
+    meta = dict(found) if isinstance(found, Mapping) else {}
     for key, hidden in (("labels", _HIDDEN_LABELS), ("annotations", _HIDDEN_ANNOTATIONS)):
-        kept = {k: v for k, v in (meta.get(key) or {}).items() if not k.startswith(hidden)}
+        held = meta.get(key)
+        held = held if isinstance(held, Mapping) else {}
+        kept = {k: v for k, v in held.items() if not str(k).startswith(hidden)}
         meta.pop(key, None)
         if kept:
             meta[key] = kept

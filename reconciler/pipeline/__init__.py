@@ -107,8 +107,9 @@ def observe(
         cluster, calico=settings.calico, applyset=settings.applyset, wanted=wanted_by(renders)
     )
     intents = [intend(r, facts, settings) for r in renders]
-    if namespaces.unsure(facts, (i.wanted for i in intents)):
-        facts = replace(facts, namespaces=tuple(obs.read_namespaces(cluster)))
+    facts = namespaces.read(
+        cluster, facts, (i.wanted for i in intents), settings.applyset.namespace
+    )
     inventory = facts.recorded or aset.Inventory()
     for intent in intents:
         inventory = inventory.union(intent.wanted)

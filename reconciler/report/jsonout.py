@@ -102,7 +102,13 @@ def render_json(plan: Plan, *, result: ApplyResult | None = None) -> str:
 def visible(entries: Iterable[DiffEntry]) -> tuple[DiffEntry, ...]:
     """Entries safe to print: managedFields dropped, last-applied values hidden."""
     shown = (_scrub_entry(e) for e in entries if not _MANAGED_FIELDS.match(e.path))
-    return tuple(e for e in shown if e.before != e.after)
+    return tuple(e for e in shown if not same_json(e.before, e.after))
+
+
+def same_json(a: JSON, b: JSON) -> bool:
+    """Equal as JSON: `0` and `false`, `1` and `1.0`... 1 and true stay apart, as they do
+    to the planner (Python's `==` would hide such a change)."""
+    return json.dumps(jsonable(a), sort_keys=True) == json.dumps(jsonable(b), sort_keys=True)
 
 
 def _scrub_entry(entry: DiffEntry) -> DiffEntry:

@@ -31,7 +31,7 @@ import yaml
 
 from reconciler.model import JSON, Action, Change, DiffEntry
 from reconciler.plan.diff import normalise
-from reconciler.report.jsonout import LAST_APPLIED, jsonable, visible
+from reconciler.report.jsonout import LAST_APPLIED, jsonable, same_json, visible
 
 CONTEXT = 2  # unchanged lines shown either side of a change
 FOLD = 90  # long strings fold (at spaces, as YAML allows) so a change near the end shows
@@ -82,18 +82,27 @@ class ObjectDiff:
 
 def object_diff(change: Change, *, show_managed: bool = False) -> ObjectDiff | None:
     """The change as a YAML diff; None when its entries cannot be shown that way."""
-    entries = visible(change.diff)
-    docs = _documents(change, entries)
+    docs = object_documents(change, show_managed=show_managed)
+    if docs is None:
+        return None
+    before, after, hidden = docs
+    lines = diff_documents(before, after)
+    return ObjectDiff(tuple(_in_context(lines)), hidden)
+
+
+def object_documents(
+    change: Change, *, show_managed: bool = False
+) -> tuple[Doc | None, Doc | None, int] | None:
+    """Both sides as documents that differ in exactly the change's entries (bookkeeping
+    left out unless `show_managed`, and counted), or None."""
+    docs = _documents(change, visible(change.diff))
     if docs is None:
         return None
     before, after = docs
-    if not show_managed:
-        hidden = _hidden_count(before, after)
-        before, after = _without_bookkeeping(before), _without_bookkeeping(after)
-    else:
-        hidden = 0
-    lines = diff_documents(before, after)
-    return ObjectDiff(tuple(_in_context(lines)), hidden)
+    if show_managed:
+        return before, after, 0
+    hidden = _hidden_count(before, after)
+    return _without_bookkeeping(before), _without_bookkeeping(after), hidden
 
 
 def bookkeeping(path: str) -> bool:
@@ -179,7 +188,7 @@ def leaves(
     path: tuple[Step, ...], before: Any, after: Any
 ) -> Iterator[tuple[tuple[Step, ...], Any, Any]]:
     """Leaf differences, walked as the planner walks them (plan/diff.py `_walk`)."""
-    if before == after and type(before) is type(after):
+    if same_json(before, after):
         return
     present = [v for v in (before, after) if v is not None]
     if len({type(v) for v in present}) != 1 or not any(present):
@@ -477,4 +486,13 @@ def _indent(text: str) -> int:
     return len(text) - len(text.lstrip(" "))
 
 
-__all__ = ["Line", "ObjectDiff", "bookkeeping", "diff_documents", "object_diff", "parse_path"]
+__all__ = [
+    "Line",
+    "ObjectDiff",
+    "bookkeeping",
+    "diff_documents",
+    "object_diff",
+    "object_documents",
+    "parse_path",
+    "to_yaml",
+]

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 
 from reconciler.applyset import PART_OF
 from reconciler.model import Action, Change, DiffEntry, ObjectKey, ObjectRef, Origin, Plan, Revision
+from reconciler.plan.guard import is_refusal
 from reconciler.plan.planner import REASONS
 from reconciler.report.markdown import (
     Section,
@@ -312,16 +313,28 @@ def _deletion_banner(report: PrReport) -> Iterator[str]:
 
 
 def _pr_counts(report: PrReport) -> str:
-    if not report.changes and not report.kept:
+    if not report.changes and not report.kept and not report.head.errors:
         return "No changes: this pull request writes nothing to the cluster."
     counts = [
         phrase.format(n)
         for action, phrase, always in _PR_PHRASES
         if (n := sum(c.action is action for c in report.changes)) or always
     ]
-    if report.head.errors:
+    if report.head.refused_prunes:
+        counts.insert(counts.index(_PRUNES.format(_count(report, Action.PRUNE))) + 1,
+                      f"{report.head.refused_prunes} prune refused")  # fmt: skip
+    if report.head.errors and all(is_refusal(f) for f in report.head.errors):
+        counts.append("**nothing is applied: the prune guard refused (see Prune refused)**")
+    elif report.head.errors:
         counts.append("**nothing is applied until the validation errors are fixed**")
     return "**This PR:** " + " · ".join(counts)
+
+
+_PRUNES = "{} to prune"
+
+
+def _count(report: PrReport, action: Action) -> int:
+    return sum(c.action is action for c in report.changes)
 
 
 def _kept_block(report: PrReport) -> str:

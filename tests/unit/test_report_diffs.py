@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,7 +26,14 @@ from reconciler.model import (
 from reconciler.plan import Desired, Live
 from reconciler.plan.planner import REASONS
 from reconciler.report import render_json, render_markdown, render_text
-from reconciler.report.objdiff import object_diff, parse_path
+from reconciler.report.jsonout import same_json
+from reconciler.report.objdiff import (
+    Line,
+    diff_documents,
+    object_diff,
+    object_documents,
+    parse_path,
+)
 from reconciler.report.pr import compare, render_report
 from reconciler.report.text import DiffStyle, change_diff
 from tests.factories import REVISION, planned
@@ -201,38 +209,42 @@ VALUES = st.recursive(
     before=st.dictionaries(KEYS, VALUES, max_size=3),
     after=st.dictionaries(KEYS, VALUES, max_size=3),
 )
-def test_every_changed_leaf_is_on_a_signed_line(
+def test_the_yaml_diff_shows_exactly_what_the_planner_found(
     before: dict[str, Any], after: dict[str, Any]
 ) -> None:
-    """Whatever the planner finds, the YAML diff shows it, or the renderer falls back to
-    one line per field: in both, each changed scalar appears on a `-` or `+` line."""
+    """The documents hold each entry's values at its path; the diff's `-`/` ` lines read
+    back as one side and its `+`/` ` lines as the other; collapsing hides no changed line.
+    Where that cannot be, the renderer falls back to one line per field, each value whole."""
     plan = update(gnp_body("x", **before), gnp_body("x", **after))
     (change,) = plan.changes
-    lines = change_diff(change)
-    signed = "\n".join(line for line in lines if line[:1] in "-+")
+    docs = object_documents(change)
+    if docs is None:
+        lines = change_diff(change)
+        assert lines and all(line[:2] in ("- ", "+ ") for line in lines)
+        return
+    old, new, _ = docs
     for entry in change.diff:
-        assert parse_path(entry.path) is not None
-        for value in (entry.before, entry.after):
-            for leaf in _scalars(value):
-                assert _findable(leaf, signed), (entry, lines)
-    if object_diff(change) is None:
-        assert all(line[:2] in ("- ", "+ ") for line in lines)
+        path = parse_path(entry.path)
+        assert path is not None
+        assert same_json(_at(old, path), entry.before) and same_json(_at(new, path), entry.after)
+    full = diff_documents(old, new)
+    assert _read(full, "-") == (old or None) and _read(full, "+") == (new or None)
+    shown = object_diff(change)
+    assert shown is not None
+    assert [line for line in shown.lines if line.changed] == [x for x in full if x.changed]
 
 
-def _scalars(value: Any) -> list[Any]:
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _scalars(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _scalars(v)]
-    return [] if value is None else [value]
+def _read(lines: list[Line], sign: str) -> Any:
+    return yaml.safe_load("\n".join(x.text for x in lines if x.sign in (" ", sign)))
 
 
-def _findable(leaf: Any, text: str) -> bool:
-    """A scalar is on the page if each of its words is (YAML may fold or quote it)."""
-    words = (
-        str(leaf).lower().replace("'", " ").split() if isinstance(leaf, str) else [json.dumps(leaf)]
-    )
-    return all(w in text.lower() for w in words)
+def _at(doc: Any, path: tuple[str | int, ...]) -> Any:
+    for step in path:
+        try:
+            doc = doc[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return doc
 
 
 README = Path(__file__).parents[2] / "README.md"
@@ -249,3 +261,20 @@ def test_the_readme_output_example_is_what_plan_prints() -> None:
     block = render_text(Plan(REVISION, (drift,))).split("\n\n")[0]
     readme = README.read_text()
     assert f"```\n{block}\n\nPlan: " in readme
+
+
+def test_a_pr_whose_prunes_are_refused_says_so() -> None:
+    sets = [
+        ObjectRef("projectcalico.org", "v3", "GlobalNetworkSet", "", f"s-{i}") for i in range(4)
+    ]
+    labels = {PART_OF: "x"}
+    bodies = {r: {"apiVersion": r.api_version, "kind": r.kind,
+                  "metadata": {"name": r.name, "labels": labels}} for r in sets}  # fmt: skip
+    head = planned(
+        [Desired(Resource(r, bodies[r], Origin("s.yaml", 1)), bodies[r]) for r in sets[:1]],
+        [Live(r, bodies[r], owned=True) for r in sets],
+    )
+    body = render_report(compare(head, Plan(REVISION, ()), target="prod"))
+    assert "0 to prune · 3 prune refused" in body
+    assert "the prune guard refused" in body and "validation errors are fixed" not in body
+    assert "##### Prune refused\n\n- refusing to prune 3 of 4" in body

@@ -152,7 +152,7 @@ def _body_doc(body: Mapping[str, Any]) -> Doc:
 
 
 def _holds(after: Doc, entries: Sequence[DiffEntry]) -> bool:
-    return all(_get(after, parse_path(e.path)) == jsonable(e.after) for e in entries)
+    return all(same_json(_get(after, parse_path(e.path)), e.after) for e in entries)
 
 
 def _shows(before: Doc, after: Doc, entries: Sequence[DiffEntry]) -> bool:
@@ -167,17 +167,17 @@ def _shows(before: Doc, after: Doc, entries: Sequence[DiffEntry]) -> bool:
 
 def _same_leaves(before: Doc | None, after: Doc | None, entries: Sequence[DiffEntry]) -> bool:
     """Entries may stop at a whole list or map: compare each entry's value at its path."""
-    paths = [parse_path(e.path) for e in entries]
-    if any(p is None for p in paths):
-        return False
-    for entry, path in zip(entries, paths, strict=True):
-        assert path is not None
-        if _get(before, path) != jsonable(entry.before) or _get(after, path) != jsonable(
-            entry.after
-        ):
+    paths: list[tuple[Step, ...]] = []
+    for entry in entries:
+        path = parse_path(entry.path)
+        if path is None:
             return False
-    covered = [p for p in paths if p is not None]
-    return all(any(p[: len(c)] == c for c in covered) for p, _, _ in leaves((), before, after))
+        if not same_json(_get(before, path), entry.before):
+            return False
+        if not same_json(_get(after, path), entry.after):
+            return False
+        paths.append(path)
+    return all(any(p[: len(c)] == c for c in paths) for p, _, _ in leaves((), before, after))
 
 
 def _key(value: JSON) -> str:

@@ -323,8 +323,11 @@ def test_no_inventory_is_read_without_templates_and_no_kcc_get_when_the_repo_has
     repo.write("p.yaml", gnp(f"{uid}-p"))
     start = audit.mark()
     plan_only(cluster, repo)
-    read = {r.resource for r in audit.requests(user_agent=user_agent, since=start)}
-    assert not read & {"nodes", "namespaces", "kubecontrollersconfigurations"}
+    requests = audit.requests(user_agent=user_agent, since=start)
+    assert not {r.resource for r in requests} & {"nodes", "kubecontrollersconfigurations"}
+    # Before a first apply, only whether the ApplySet parent's namespace exists: no LIST.
+    asked = [(r.verb, r.name) for r in requests if r.resource == "namespaces"]
+    assert asked == [("get", repo.settings().applyset.namespace)]
 
     kcc = {
         "apiVersion": "projectcalico.org/v3",

@@ -42,7 +42,7 @@ TOP_KEYS = {
     "findings",
     "result",
 }
-REF_KEYS = {"ref", "apiVersion", "group", "version", "kind", "namespace", "name"}
+REF_KEYS = {"ref", "qualifiedRef", "apiVersion", "group", "version", "kind", "namespace", "name"}
 CHANGE_KEYS = REF_KEYS | {"action", "writes", "reason", "origin", "diff", "patch", "driftedBy"}
 
 
@@ -96,7 +96,8 @@ def test_top_level_schema() -> None:
 
 def test_counts_cover_every_action() -> None:
     counts = load(sample())["counts"]
-    assert counts == {a.value: 0 for a in Action} | {"update": 1, "drift": 1, "unchanged": 1}
+    want = {a.value: 0 for a in Action} | {"update": 1, "drift": 1, "unchanged": 1}
+    assert counts == want | {"pruneRefused": 0}
 
 
 def test_every_change_listed_including_unchanged() -> None:
@@ -115,6 +116,7 @@ def test_change_fields() -> None:
     update, drift, _ = load(sample())["changes"]
     assert {k: update[k] for k in REF_KEYS} == {
         "ref": "NetworkPolicy/shop/allow-nginx",
+        "qualifiedRef": "NetworkPolicy.networking.k8s.io/shop/allow-nginx",
         "apiVersion": "networking.k8s.io/v1",
         "group": "networking.k8s.io",
         "version": "v1",

@@ -17,13 +17,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.connectivity import write_cluster
 from reconciler.connectivity import Facts
 from reconciler.model import Action, Change, Resource
 from reconciler.observe.inventory_file import read_inventory
 from reconciler.pipeline.connectivity import render_repo
 from reconciler.plan.safe import Ordered, Surroundings, safe_order
-
-from bench.connectivity import write_cluster
 
 
 def changes(base: Sequence[Resource], head: Sequence[Resource]) -> list[Change]:

@@ -60,6 +60,14 @@ class ObjectRef:
             return f"{self.kind}/{self.namespace}/{self.name}"
         return f"{self.kind}/{self.name}"
 
+    @property
+    def qualified(self) -> str:
+        """`NetworkPolicy.projectcalico.org/shop/x`: Kind.group as the repo's apiVersion
+        names it, so a Calico and a Kubernetes NetworkPolicy of one name never read alike.
+        Every report (text, Markdown, JSON) names objects this way."""
+        kind = str(self.group_kind)
+        return f"{kind}/{self.namespace}/{self.name}" if self.namespace else f"{kind}/{self.name}"
+
 
 @dataclass(frozen=True, slots=True)
 class Origin:
@@ -161,6 +169,7 @@ class Revision:
     author: str = ""
     subject: str = ""
     rewound_from: str = ""  # the applied commit, when a force-push dropped it from history
+    dirty: bool = False  # the checkout has local changes (untracked or modified files)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +190,7 @@ class Plan:
     changes: tuple[Change, ...]  # in apply order (prunes last, in reverse rank)
     findings: tuple[Finding, ...] = ()
     target: str = ""  # cluster/context name
+    refused_prunes: int = 0  # prunes the prune guard refused (its finding says why)
     order: Order = Order()
 
     @property

@@ -3,7 +3,7 @@
 # and ssh/sshd for the Git source's auth and signature tests, openssl for the
 # local control plane's keys and certificates, and for the real Calico dataplane
 # (Felix in network namespaces): iproute2, iptables, nftables, ipset, conntrack and
-# socat. Installed from Debian's packages when missing (as root, or with sudo);
+# socat; chromium (headless) for the PR comment's screenshot test. Installed from Debian's packages when missing (as root, or with sudo);
 # otherwise says what to install.
 set -euo pipefail
 
@@ -20,6 +20,7 @@ have nft || missing+=(nftables)
 have ipset || missing+=(ipset)
 have conntrack || missing+=(conntrack)
 have socat || missing+=(socat)
+have chromium || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "Installing system packages: ${missing[*]}" >&2

@@ -148,6 +148,30 @@ CALICO = click.option(
 )
 
 
+SHOW_MANAGED = click.option(
+    "--show-managed-fields",
+    "show_managed",
+    is_flag=True,
+    help="Show bookkeeping in diffs too: the ApplySet label, Calico's metadata "
+    "annotation, policy-reconciler.io/ and last-applied annotations.",
+)
+DIFF_STYLE = click.option(
+    "--diff",
+    "diff_style",
+    type=click.Choice(["yaml", "fields"]),
+    default="yaml",
+    show_default=True,
+    help="How a change reads: a YAML diff with context, or one `path: value` line per field.",
+)
+
+
+RUN_URL = click.option(
+    "--run-url",
+    default="",
+    help="Link to the CI run in the comment [default: from GitHub Actions or GitLab CI].",
+)
+
+
 INVENTORY = click.option(
     "--inventory",
     type=EXISTING_FILE,
@@ -175,6 +199,7 @@ def stacked(*options: Callable[[F], F]) -> Callable[[F], F]:
 
 
 cluster_options = stacked(KUBECONFIG, CONTEXT, NAMESPACE, APPLYSET)
+diff_options = stacked(DIFF_STYLE, SHOW_MANAGED)
 plan_options = stacked(
     cluster_options, DEFAULT_NAMESPACE, PRUNE, MAX_PRUNE, ALLOW_EMPTY, ADOPT, CALICO
 )
@@ -207,6 +232,10 @@ class PlanArgs:
     nodes_file: Path | None = None
     namespaces_file: Path | None = None
     dry_run: bool = False
+    diff_style: str = "yaml"
+    show_managed: bool = False
+    verbose: bool = False  # apply: print the whole diff, not only the summary and failures
+    create_namespace: bool = False  # apply: create missing namespaces (ours and the objects')
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +273,9 @@ class ReportArgs:
     inventory: Path | None
     fail_on_drift: bool
     max_chars: int | None
+    diff_style: str = "yaml"
+    show_managed: bool = False
+    run_url: str = ""
 
 
 def cluster_args(kw: Mapping[str, Any]) -> ClusterArgs:
@@ -264,6 +296,7 @@ def settings_of(kw: Mapping[str, Any]) -> pipeline.Settings:
         options=options,
         default_namespace=kw["default_namespace"],
         calico=kw["calico_version"],
+        create_namespace=kw.get("create_namespace", False),
     )
 
 
@@ -299,6 +332,7 @@ __all__ = [
     "args_of",
     "cluster_args",
     "cluster_options",
+    "diff_options",
     "output",
     "parse_calico_version",
     "parse_duration",

@@ -6,19 +6,22 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
 from reconciler import pipeline
+from reconciler.apply.executor import APPLIES
 from reconciler.cli import options as opt
 from reconciler.cli.errors import EXIT_CHANGES, EXIT_CLEAN, EXIT_ERROR, Command
 from reconciler.cluster.client import Cluster
 from reconciler.generate import Namespace, Node
-from reconciler.model import ApplyResult, Change, Plan, Revision
+from reconciler.model import Action, ApplyResult, Change, Plan, Revision
 from reconciler.observe.inventory_file import read_inventory
 from reconciler.report import render_json, render_markdown, render_text
+from reconciler.report.text import DiffStyle
 
 _DIRECTORY = click.argument("directory", type=opt.DIRECTORY)
 _OUTPUT = opt.output("text", "json", "markdown")
@@ -28,6 +31,7 @@ _OUTPUT = opt.output("text", "json", "markdown")
 @_DIRECTORY
 @_OUTPUT
 @opt.plan_options
+@opt.diff_options
 @click.option("--offline", is_flag=True, help="Validate and render with no cluster at all.")
 @opt.INVENTORY
 @click.option(
@@ -56,21 +60,69 @@ def plan_command(**kw: Any) -> None:
 @_DIRECTORY
 @_OUTPUT
 @opt.plan_options
+@opt.diff_options
 @click.option("--dry-run", is_flag=True, help="Server-side dry-run only: validate, write nothing.")
+@click.option(
+    "--create-namespace",
+    is_flag=True,
+    help="Create missing namespaces first: the ApplySet parent's and the objects'.",
+)
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Print every change's diff too, not only the failures."
+)
 def apply_command(**kw: Any) -> None:
     """Apply DIR to the cluster in firewall-safe order, then prune what Git dropped."""
     args = opt.plan_args(kw)
     rendered = _render(args)
     cluster = _connect(args)
     planned = pipeline.plan(cluster, rendered, args.settings)
+    text = args.output == "text"
+    if text:
+        _announce(planned)
     result = pipeline.apply(
         cluster,
         planned,
         args.settings,
         dry_run=args.dry_run,
-        progress=None if args.output != "text" else _progress,
+        progress=Counter(planned.plan) if text else None,
     )
     _exit(args, planned.plan, result)
+
+
+class Counter:
+    """`[ 1200/3000 ] create Kind.group/ns/name` on stderr, one line per write.
+
+    A lock keeps the count right if the executor ever reports from several threads."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.total = sum(1 for c in plan.changes if c.action.writes)
+        self.done = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, change: Change, status: str) -> None:
+        with self._lock:
+            self.done += 1
+            width = len(str(self.total))
+            tail = "" if status == "done" else f" ({status})"
+            line = f"[ {self.done:>{width}}/{self.total} ] {change.action.value:<6} "
+            click.echo(line + change.ref.qualified + tail, err=True)
+
+
+def _announce(planned: pipeline.Planned) -> None:
+    """The dry-run phase is silent work on the server: say what it is doing."""
+    plan = planned.plan
+    checked = sum(1 for c in plan.changes if c.action in APPLIES)
+    if plan.errors or plan.count(Action.CONFLICT) or not checked:
+        return
+    if planned.namespaces_to_create:
+        names = ", ".join(planned.namespaces_to_create)
+        click.echo(f"[ namespaces ] creating {names}", err=True)
+    noun = "object" if checked == 1 else "objects"
+    click.echo(
+        f"[ dry-run ] {checked} {noun} sent to the API server (server-side dry-run, "
+        "nothing written yet)",
+        err=True,
+    )
 
 
 def _render(args: opt.PlanArgs) -> pipeline.Rendered:
@@ -101,10 +153,6 @@ def _connect(args: opt.PlanArgs) -> Cluster:
     return Cluster.connect(args.cluster.connection())
 
 
-def _progress(change: Change, status: str) -> None:
-    click.echo(f"  {change.action.value:<8} {change.ref} ... {status}", err=True)
-
-
 def _color(args: opt.PlanArgs) -> bool:
     return args.output == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
 
@@ -117,9 +165,17 @@ def _exit(args: opt.PlanArgs, plan: Plan, result: ApplyResult | None) -> NoRetur
 def _rendered(args: opt.PlanArgs, plan: Plan, result: ApplyResult | None) -> str:
     if args.output == "json":
         return render_json(plan, result=result) + "\n"
+    style = DiffStyle(show_managed=args.show_managed, fields=args.diff_style == "fields")
     if args.output == "markdown":
-        return render_markdown(plan, result=result)
-    return render_text(plan, color=_color(args), result=result)
+        return render_markdown(plan, result=result, style=style)
+    return render_text(
+        plan,
+        color=_color(args),
+        result=result,
+        show_managed=style.show_managed,
+        fields=style.fields,
+        only_failures=result is not None and not args.verbose,
+    )
 
 
 def exit_code(plan: Plan, result: ApplyResult | None, *, dry_run: bool = False) -> int:

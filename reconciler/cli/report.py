@@ -11,9 +11,10 @@ Exit codes as `plan`: 0 this PR changes nothing, 1 it does (or drift, with
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ from reconciler.report.publish import (
     marker_for,
     publish,
 )
+from reconciler.report.text import DiffStyle
 from reconciler.source.export import export_ref, head_revision
 
 _UNLIMITED = 10**9
@@ -71,6 +73,7 @@ class Destination:
     "--repo-dir", type=opt.DIRECTORY, default=".", show_default=True, help="Git checkout."
 )
 @opt.plan_options
+@opt.diff_options
 @click.option("--offline", is_flag=True, help="No cluster: compare the head with the base render.")
 @opt.INVENTORY
 @click.option("--target", default="", help="Name in the title and marker [default: the context].")
@@ -82,6 +85,7 @@ class Destination:
 @click.option("--token-env", default="", help="Variable holding the token [default: per forge].")
 @click.option("--token-file", type=opt.FILE, help="File with the token.")
 @click.option("--dry-run", is_flag=True, help="Print the comment body; send nothing.")
+@opt.RUN_URL
 @click.option("--fail-on-drift", is_flag=True, help="Exit 1 on drift already present, too.")
 @click.option(
     "--max-chars",
@@ -99,15 +103,30 @@ def report_command(**kw: Any) -> None:
     marker = marker_for(report.target)
     limit = args.max_chars or (destination.forge.limit if destination else _UNLIMITED)
     forge = destination.forge.title if destination else ""
-    body = pr.render_report(report, marker=marker, max_chars=limit, forge=forge)
+    style = DiffStyle(show_managed=args.show_managed, fields=args.diff_style == "fields")
+    run_url = args.run_url or ci_run_url(os.environ)
+    body = pr.render_report(
+        report, marker=marker, max_chars=limit, forge=forge, run_url=run_url, style=style
+    )
     if destination and not args.publish.dry_run:
-        click.echo(pr.render_report(report, marker=marker, max_chars=_UNLIMITED), nl=False)
+        full = pr.render_report(
+            report, marker=marker, max_chars=_UNLIMITED, run_url=run_url, style=style
+        )
+        click.echo(full, nl=False)
         _publish(destination, body=body, marker=marker)
     else:
         click.echo(body, nl=False)
         if destination:
             click.echo(f"dry run: nothing sent to {forge} ({len(body):,} characters)", err=True)
     sys.exit(pr.exit_code(report, fail_on_drift=args.fail_on_drift))
+
+
+def ci_run_url(env: Mapping[str, str]) -> str:
+    """The CI run's page: GitHub Actions' run, or GitLab CI's job; "" elsewhere."""
+    if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
+        server = env.get("GITHUB_SERVER_URL") or "https://github.com"
+        return f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+    return env.get("CI_JOB_URL", "")
 
 
 # --- inputs -----------------------------------------------------------------------------

@@ -36,6 +36,8 @@ class Facts:
     pods: tuple[Pod, ...] | None = None
     service_accounts: tuple[ServiceAccount, ...] | None = None
     kube_controllers: Mapping[str, Any] | None = None  # KubeControllersConfiguration/default
+    # Before our first apply (no parent): whether the parent's namespace exists (one GET).
+    parent_namespace: bool | None = None
 
     @property
     def recorded(self) -> Inventory | None:

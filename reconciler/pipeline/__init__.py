@@ -44,6 +44,7 @@ from reconciler.model import (
 )
 from reconciler.observe import Facts, Observed
 from reconciler.observe.connectivity import read_cluster
+from reconciler.pipeline import namespaces
 from reconciler.plan import Desired, Live, PlanOptions, make_plan
 from reconciler.plan import safe as safety
 
@@ -56,6 +57,7 @@ class Settings:
     options: PlanOptions = field(default_factory=PlanOptions)
     default_namespace: str = ""
     calico: tuple[int, int] = (3, 31)
+    create_namespace: bool = False  # apply creates missing namespaces (else: plan errors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +90,7 @@ class Planned:
     types: Types
     inventories: Inventories
     suspended: bool = False
+    namespaces_to_create: tuple[str, ...] = ()  # with Settings.create_namespace
 
 
 def render(path: Path, revision: Revision, settings: Settings) -> Rendered:
@@ -116,6 +119,9 @@ def observe(
         cluster, calico=settings.calico, applyset=settings.applyset, wanted=wanted_by(renders)
     )
     intents = [intend(r, facts, settings) for r in renders]
+    facts = namespaces.read(
+        cluster, facts, (i.wanted for i in intents), settings.applyset.namespace
+    )
     inventory = facts.recorded or aset.Inventory()
     for intent in intents:
         inventory = inventory.union(intent.wanted)
@@ -229,16 +235,27 @@ def decide(intent: Intent, observed: Observed, settings: Settings) -> Planned:
     live = observed.objects.for_plan(
         intent.wanted.union(recorded or aset.Inventory()), intent.desired
     )
+    resources = [d.resource for d in intent.desired]
+    absent = namespaces.missing(
+        facts, resources, settings.applyset, create=settings.create_namespace
+    )
     result = make_plan(
         revision=intent.rendered.revision,
         desired=intent.desired,
         live=live,
         options=settings.options,
         target=facts.target,
-        findings=intent.rendered.findings,
+        findings=(*intent.rendered.findings, *absent),
     )
     final = intent.wanted.union(_kept(result, live))
-    return Planned(result, facts.types, Inventories(recorded, final), facts.suspended)
+    create = namespaces.to_create(facts, resources, settings.applyset)
+    return Planned(
+        result,
+        facts.types,
+        Inventories(recorded, final),
+        facts.suspended,
+        tuple(create) if settings.create_namespace else (),
+    )
 
 
 def expand_templates(rendered: Rendered, facts: Facts) -> Rendered:
@@ -312,6 +329,10 @@ def apply(
     target = Target(
         cluster, planned.types, settings.applyset, settings.options.field_manager, workers
     )
+    if planned.namespaces_to_create and not dry_run and not planned.plan.errors:
+        namespaces.create(
+            cluster, planned.namespaces_to_create, field_manager=settings.options.field_manager
+        )
     return execute(
         target, planned.plan, inventories=planned.inventories, dry_run=dry_run, progress=progress
     )

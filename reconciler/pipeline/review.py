@@ -38,9 +38,10 @@ def live_report(
     """Both plans against one read of the live cluster: reads only (discovery, GET, LIST)."""
     observed, intents = pipeline.observe(cluster, [head, base], settings)
     head_plan, base_plan = (pipeline.decide(i, observed, settings).plan for i in intents)
-    return compare(
+    report = compare(
         head_plan, base_plan, target=target or cluster.name or "cluster", base_ref=base_ref
     )
+    return replace(report, base_origins={r.ref.key: r.origin for r in base.resources})
 
 
 def offline_report(
@@ -80,6 +81,7 @@ def offline_report(
         base_ref,
         changes,
         base_errors=len(base_bodies.errors),
+        base_origins={r.ref.key: r.origin for r in _bodies(base_bodies)},
     )
 
 

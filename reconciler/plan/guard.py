@@ -17,12 +17,14 @@ from reconciler.model import Change, Finding, Severity
 PRUNE_ANNOTATION = "policy-reconciler.io/prune"
 PRUNE_DISABLED = "disabled"
 _NAMED = 10  # objects named in a refusal; the rest are counted
+REFUSAL = "refusing to prune"  # how every refusal's message starts (reports list them apart)
 
 
 @dataclass(frozen=True, slots=True)
 class Guarded:
     prunes: tuple[Change, ...]  # what may be deleted
     findings: tuple[Finding, ...]  # refusals (errors) and kept objects (warnings)
+    refused: int = 0  # prunes the guard refused (none are carried out)
 
 
 def guard_prunes(
@@ -46,7 +48,13 @@ def guard_prunes(
         if f is not None
     )
     blocked = refusals or any(f.severity is Severity.ERROR for f in findings)
-    return Guarded(() if blocked else doomed, (*refusals, *kept))
+    refused = len(doomed) if refusals else 0
+    return Guarded(() if blocked else doomed, (*refusals, *kept), refused)
+
+
+def is_refusal(finding: Finding) -> bool:
+    """A prune-guard refusal: an error (nothing is applied), but not about the input."""
+    return finding.severity is Severity.ERROR and finding.message.startswith(REFUSAL)
 
 
 def prune_disabled(body: Mapping[str, Any] | None) -> bool:
@@ -65,7 +73,7 @@ def _empty_render(
     if rendered or allow_empty or not doomed:
         return None
     message = (
-        f"refusing to prune: the repository rendered no objects while {managed} managed "
+        f"{REFUSAL}: the repository rendered no objects while {managed} managed "
         f"objects exist; if it is meant to be empty, pass --allow-empty"
         f" (would prune {_named(doomed)})"
     )
@@ -77,10 +85,10 @@ def _over_limit(doomed: Sequence[Change], *, managed: int, max_prune: float) -> 
     if not doomed or count <= max_prune * managed + 1e-9:
         return None
     share = count / max(managed, 1)
-    needed = math.ceil(share * 100) / 100
+    needed = math.ceil(share * 100 - 1e-9)  # in percent, the unit of the default (30%)
     message = (
-        f"refusing to prune {count} of {managed} managed objects ({share:.0%}) in one run: "
-        f"the limit is {max_prune:.0%}; raise it with --max-prune {needed:g} if intended"
+        f"{REFUSAL} {count} of {managed} managed objects ({share:.0%}) in one run: "
+        f"the limit is {max_prune:.0%}; raise it with --max-prune {needed}% if intended"
         f" (would prune {_named(doomed)})"
     )
     return Finding(Severity.ERROR, message)

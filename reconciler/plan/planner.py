@@ -104,6 +104,7 @@ def make_plan(
         changes=in_apply_order([*writes, *guarded.prunes, *leftover]),
         findings=(*findings, *twice, *doubled, *guarded.findings),
         target=target,
+        refused_prunes=guarded.refused,
     )
 
 

@@ -10,14 +10,17 @@ always present (null or empty when it does not apply).
       "revision": {"id", "path", "author", "subject"},
       "valid": bool,                  # false if any finding is an error: nothing is applied
       "hasChanges": bool,             # some change writes to the cluster
-      "counts": {"create", "update", "drift", "unchanged", "prune", "conflict", "adopt": int},
+      "counts": {"create", "update", "drift", "unchanged", "prune", "conflict", "adopt",
+                 "pruneRefused": int},   # pruneRefused: prunes the prune guard refused
       "changes": [Change],            # every change in apply order, unchanged included
       "findings": [Finding],          # errors first
       "order": {"method", "states": int, "note", "blinks": [str], "kept": [str]},  # (3)
       "result": Result | null         # only after an apply
     }
-    Ref     = {"ref": "Kind/ns/name", "apiVersion", "group", "version", "kind",
-               "namespace", "name"}   # namespace "" for cluster-scoped kinds
+    Ref     = {"ref": "Kind/ns/name", "qualifiedRef": "Kind.group/ns/name", "apiVersion",
+               "group", "version", "kind", "namespace", "name"}
+               # namespace "" for cluster-scoped kinds; qualifiedRef is how every report
+               # names the object (a Calico and a Kubernetes NetworkPolicy differ there)
     Origin  = {"text": "path:line", "path", "line": int, "template", "target"}
     Change  = Ref + {"action", "writes": bool, "transient": bool, "reason",
                      "origin": Origin | null,
@@ -91,7 +94,7 @@ def render_json(plan: Plan, *, result: ApplyResult | None = None) -> str:
         "revision": _revision(plan),
         "valid": not plan.errors,
         "hasChanges": plan.has_changes,
-        "counts": {a.value: plan.count(a) for a in Action},
+        "counts": {**{a.value: plan.count(a) for a in Action}, "pruneRefused": plan.refused_prunes},
         "changes": [_change(c) for c in plan.changes],
         "findings": [_finding(f) for f in errors_first(plan.findings)],
         "order": {
@@ -112,7 +115,13 @@ def render_json(plan: Plan, *, result: ApplyResult | None = None) -> str:
 def visible(entries: Iterable[DiffEntry]) -> tuple[DiffEntry, ...]:
     """Entries safe to print: managedFields dropped, last-applied values hidden."""
     shown = (_scrub_entry(e) for e in entries if not _MANAGED_FIELDS.match(e.path))
-    return tuple(e for e in shown if e.before != e.after)
+    return tuple(e for e in shown if not same_json(e.before, e.after))
+
+
+def same_json(a: JSON, b: JSON) -> bool:
+    """Equal as JSON: `0` and `false`, `1` and `1.0`... 1 and true stay apart, as they do
+    to the planner (Python's `==` would hide such a change)."""
+    return json.dumps(jsonable(a), sort_keys=True) == json.dumps(jsonable(b), sort_keys=True)
 
 
 def _scrub_entry(entry: DiffEntry) -> DiffEntry:
@@ -213,6 +222,7 @@ def _revision(plan: Plan) -> dict[str, str]:
 def _ref(ref: ObjectRef) -> dict[str, str]:
     return {
         "ref": str(ref),
+        "qualifiedRef": ref.qualified,
         "apiVersion": ref.api_version,
         "group": ref.group,
         "version": ref.version,

@@ -29,20 +29,22 @@ from reconciler.model import (
     Plan,
     Severity,
 )
-from reconciler.report.jsonout import errors_first
 from reconciler.report.text import (
+    PLAIN,
+    DiffStyle,
     apply_counts,
+    blocked_line,
+    change_diff,
     count_phrases,
-    diff_lines,
     listed,
     order_lines,
     reason_text,
+    split_refusals,
     status_by_ref,
     without_origin,
 )
 
 GITHUB_LIMIT = 65_536
-_DIFF_WIDTH = 120
 TABLE_HEAD = "| Action | Kind | Namespace | Name | Origin |\n|---|---|---|---|---|"
 _ESCAPED = re.compile(r"([\\`*_\[\]<>|#~&!])")
 _BACKTICKS = re.compile(r"`+")
@@ -60,13 +62,14 @@ def render_markdown(
     title: str = "",
     max_chars: int = 60000,
     marker: str = "",
+    style: DiffStyle = PLAIN,
 ) -> str:
     status = status_by_ref(result)
     changes = listed(plan)
     section = Section(
         head=tuple(_head(plan, result=result, title=title, marker=marker)),
         rows=tuple(row(c, status.get(c.ref, "")) for c in changes),
-        details=tuple(d for c in changes if (d := details(c, status.get(c.ref, "")))),
+        details=tuple(d for c in changes if (d := details(c, status.get(c.ref, ""), style))),
     )
     return fit([section], max_chars=max_chars)
 
@@ -131,14 +134,14 @@ def _short(revision: str) -> str:
 
 def _counts(plan: Plan) -> str:
     line = "**Plan:** " + " · ".join(count_phrases(plan))
-    if plan.errors:
-        line += "\n\n**Nothing will be applied until the validation errors are fixed.**"
+    if blocked := blocked_line(plan):
+        line += f"\n\n**{blocked.replace('the errors', 'the validation errors')}**"
     return line
 
 
 def _result(result: ApplyResult) -> Iterator[str]:
     yield f"**Apply:** {apply_counts(result)}"
-    failed = [f"- {code_span(str(f.change.ref))}: {escape(f.message)}" for f in result.failed]
+    failed = [f"- {code_span(f.change.ref.qualified)}: {escape(f.message)}" for f in result.failed]
     notes = [f"- {escape(note)}" for note in result.notes]
     if failed:
         yield f"#### Failed ({len(failed)})\n\n" + "\n".join(failed)
@@ -147,8 +150,11 @@ def _result(result: ApplyResult) -> Iterator[str]:
 
 
 def findings_blocks(findings: tuple[Finding, ...], *, level: str = "####") -> Iterator[str]:
-    """One block per severity: errors (with `path:line`) first, then warnings."""
-    ordered = errors_first(findings)
+    """The prune guard's refusals, then one block per severity: errors (with
+    `path:line`), then warnings."""
+    refused, ordered = split_refusals(findings)
+    if refused:
+        yield f"{level} Prune refused\n\n" + "\n".join(_finding(f) for f in refused)
     for severity, title in ((Severity.ERROR, "Validation errors"), (Severity.WARNING, "Warnings")):
         items = [_finding(f) for f in ordered if f.severity is severity]
         if items:
@@ -163,10 +169,11 @@ def _finding(finding: Finding) -> str:
 # --- table and details ------------------------------------------------------------------
 
 
-def row(change: Change, status: str = "") -> str:
+def row(change: Change, status: str = "", origin: str = "") -> str:
+    """`origin`: where a prune's object came from (the base branch), when known."""
     ref = change.ref
-    origin = str(change.desired.origin) if change.desired else ""
-    cells = (_action(change, status), ref.kind, ref.namespace, ref.name, origin)
+    origin = str(change.desired.origin) if change.desired else origin
+    cells = (_action(change, status), str(ref.group_kind), ref.namespace, ref.name, origin)
     return "| " + " | ".join(escape(c) for c in cells) + " |"
 
 
@@ -174,10 +181,10 @@ def _action(change: Change, status: str) -> str:
     return f"{change.action.value} ({status})" if status else change.action.value
 
 
-def details(change: Change, status: str = "") -> str:
-    """A collapsed block: drift, reason and origin facts, then the field diff."""
-    diff = diff_lines(change, width=_DIFF_WIDTH)
-    facts = list(_facts(change))
+def details(change: Change, status: str = "", style: DiffStyle = PLAIN, origin: str = "") -> str:
+    """A collapsed block: drift, reason and origin facts, then the YAML diff."""
+    diff = change_diff(change, style)
+    facts = list(_facts(change, origin))
     if not diff and not facts:
         return ""
     body = [*facts, fenced("\n".join(diff), "diff")] if diff else facts
@@ -186,19 +193,21 @@ def details(change: Change, status: str = "") -> str:
 
 def _summary(change: Change, *, status: str, diff: list[str]) -> str:
     added = sum(1 for line in diff if line.startswith("+"))
-    removed = len(diff) - added
+    removed = sum(1 for line in diff if line.startswith("-"))
     counts = f" (+{added} -{removed})" if diff else ""
     what = html.escape(_action(change, status))
-    ref = html.escape(str(change.ref))
+    ref = html.escape(change.ref.qualified)
     return f"<details><summary>{what} <code>{ref}</code>{counts}</summary>"
 
 
-def _facts(change: Change) -> Iterator[str]:
+def _facts(change: Change, origin: str = "") -> Iterator[str]:
     lines = [f"- Drifted: {drift_phrase(d)}" for d in change.drifted_by]
     if reason := reason_text(change):
         lines.append(f"- Reason: {escape(reason)}")
     if change.desired:
         lines.append(f"- From {code_span(str(change.desired.origin))}")
+    elif origin:
+        lines.append(f"- Was in the base branch at {code_span(origin)}")
     if lines:
         yield "\n".join(lines)
 

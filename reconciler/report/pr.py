@@ -28,11 +28,12 @@ only pairs and renders values.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from reconciler.applyset import PART_OF
-from reconciler.model import Action, Change, DiffEntry, ObjectRef, Plan, Revision
+from reconciler.model import Action, Change, DiffEntry, ObjectKey, ObjectRef, Origin, Plan, Revision
+from reconciler.plan.guard import is_refusal
 from reconciler.plan.planner import REASONS
 from reconciler.report.markdown import (
     Section,
@@ -44,6 +45,7 @@ from reconciler.report.markdown import (
     fit,
     row,
 )
+from reconciler.report.text import PLAIN, DiffStyle
 
 EXIT_CLEAN, EXIT_CHANGES, EXIT_ERROR = 0, 1, 2
 OFFLINE = "offline"
@@ -101,6 +103,8 @@ class PrReport:
     kept: tuple[Kept, ...] = ()
     drift: tuple[Change, ...] = ()
     base_errors: int = 0  # validation errors of the base branch: drift cannot be told apart
+    # Where each base object came from: a prune's object has no desired side to say it.
+    base_origins: Mapping[ObjectKey, Origin] = field(default_factory=dict)
 
     @property
     def offline(self) -> bool:
@@ -213,14 +217,22 @@ def exit_code(report: PrReport, *, fail_on_drift: bool = False) -> int:
 
 
 def render_report(
-    report: PrReport, *, marker: str = "", max_chars: int = 65_536, forge: str = "GitHub"
+    report: PrReport,
+    *,
+    marker: str = "",
+    max_chars: int = 65_536,
+    forge: str = "GitHub",
+    run_url: str = "",
+    style: DiffStyle = PLAIN,
 ) -> str:
-    """The comment body: title, this PR's changes, what it keeps, then drift; fits max_chars."""
+    """The comment body: title, this PR's changes, what it keeps, then drift; fits max_chars.
+
+    Each part is a small section builder, so more sections slot in without a rewrite."""
     sections = [
-        Section(head=tuple(_title(report, marker))),
-        _pr_section(report),
+        Section(head=(*_title(report, marker), *_run_line(run_url))),
+        _pr_section(report, style),
         *([Section(head=(_kept_block(report),))] if report.kept else []),
-        _drift_section(report),
+        _drift_section(report, style),
     ]
     limit = f"{forge}'s comment size limit" if forge else "the size limit"
     tail = f"omitted to stay under {limit} ({max_chars:,} characters); {_FULL_REPORT}"
@@ -249,35 +261,80 @@ def _title(report: PrReport, marker: str) -> Iterator[str]:
 def _revision(revision: Revision) -> str:
     text = revision.id.removeprefix("dir:")
     is_sha = len(text) >= 12 and all(ch in "0123456789abcdef" for ch in text)
-    return code_span(text[:12] if is_sha else text)
+    shown = code_span(text[:12] if is_sha else text)
+    return f"{shown} with local changes" if revision.dirty else shown
 
 
-def _pr_section(report: PrReport) -> Section:
-    head = ["#### Changes from this pull request", _pr_counts(report)]
+def _run_line(run_url: str) -> Iterator[str]:
+    if run_url:
+        yield f"[CI run]({run_url.replace(')', '%29').replace(' ', '%20')})"
+
+
+def _pr_section(report: PrReport, style: DiffStyle = PLAIN) -> Section:
+    head = ["#### Changes from this pull request", *_deletion_banner(report), _pr_counts(report)]
     head += findings_blocks(report.head.findings, level="#####")
     if report.base_invalid:
         head.append(
             f"The base branch has {report.base_errors} validation errors, so drift "
             "cannot be told apart: every difference from the cluster is listed here."
         )
+    origin = {c.ref: _base_origin(report, c) for c in report.changes}
     return Section(
         head=tuple(head),
-        rows=tuple(row(c) for c in report.changes),
-        details=tuple(d for c in report.changes if (d := details(c))),
+        rows=tuple(row(c, origin=_in_base(origin[c.ref])) for c in report.changes),
+        details=tuple(
+            d for c in report.changes if (d := details(c, style=style, origin=origin[c.ref]))
+        ),
+    )
+
+
+def _base_origin(report: PrReport, change: Change) -> str:
+    """Where a pruned object was in the base branch (`path:line`), when known."""
+    found = report.base_origins.get(change.ref.key) if change.desired is None else None
+    return str(found) if found else ""
+
+
+def _in_base(origin: str) -> str:
+    return f"{origin} (base)" if origin else ""
+
+
+def _deletion_banner(report: PrReport) -> Iterator[str]:
+    """Deleting firewall objects is the risky half: say so before anything else."""
+    pruned = [c for c in report.changes if c.action is Action.PRUNE]
+    if not pruned:
+        return
+    names = ", ".join(code_span(c.ref.qualified) for c in pruned[:5])
+    more = f" and {len(pruned) - 5} more" if len(pruned) > 5 else ""
+    noun = "object" if len(pruned) == 1 else "objects"
+    yield (
+        f"> [!CAUTION]\n> **This pull request deletes {len(pruned)} {noun} from the cluster:** "
+        f"{names}{more}."
     )
 
 
 def _pr_counts(report: PrReport) -> str:
-    if not report.changes and not report.kept:
+    if not report.changes and not report.kept and not report.head.errors:
         return "No changes: this pull request writes nothing to the cluster."
     counts = [
         phrase.format(n)
         for action, phrase, always in _PR_PHRASES
         if (n := sum(c.action is action for c in report.changes)) or always
     ]
-    if report.head.errors:
+    if report.head.refused_prunes:
+        counts.insert(counts.index(_PRUNES.format(_count(report, Action.PRUNE))) + 1,
+                      f"{report.head.refused_prunes} prune refused")  # fmt: skip
+    if report.head.errors and all(is_refusal(f) for f in report.head.errors):
+        counts.append("**nothing is applied: the prune guard refused (see Prune refused)**")
+    elif report.head.errors:
         counts.append("**nothing is applied until the validation errors are fixed**")
     return "**This PR:** " + " · ".join(counts)
+
+
+_PRUNES = "{} to prune"
+
+
+def _count(report: PrReport, action: Action) -> int:
+    return sum(c.action is action for c in report.changes)
 
 
 def _kept_block(report: PrReport) -> str:
@@ -285,7 +342,7 @@ def _kept_block(report: PrReport) -> str:
         f"**Kept as the cluster has it ({len(report.kept)}):** this PR writes the cluster's "
         "current state into Git here, so applying it changes nothing in the cluster."
     ]
-    lines += [f"- {code_span(str(k.ref))}: {_kept_text(k)}" for k in report.kept]
+    lines += [f"- {code_span(k.ref.qualified)}: {_kept_text(k)}" for k in report.kept]
     return "\n".join(lines)
 
 
@@ -295,7 +352,7 @@ def _kept_text(kept: Kept) -> str:
     return _KEPT.get(kept.base_action, "kept as it is")
 
 
-def _drift_section(report: PrReport) -> Section:
+def _drift_section(report: PrReport, style: DiffStyle = PLAIN) -> Section:
     title = "#### Already out of sync (not from this pull request)"
     if report.offline:
         return Section(head=(title, "Not checked: this report ran `--offline`."))
@@ -306,7 +363,7 @@ def _drift_section(report: PrReport) -> Section:
     return Section(
         head=(title, _drift_counts(report)),
         rows=tuple(_drift_row(c) for c in report.drift),
-        details=tuple(d for c in report.drift if (d := details(c))),
+        details=tuple(d for c in report.drift if (d := details(c, style=style))),
         table_head=_DRIFT_HEAD,
     )
 
@@ -325,7 +382,7 @@ def _drift_counts(report: PrReport) -> str:
 
 def _drift_row(change: Change) -> str:
     ref = change.ref
-    cells = [escape(c) for c in (change.action.value, ref.kind, ref.namespace, ref.name)]
+    cells = [escape(c) for c in (change.action.value, str(ref.group_kind), ref.namespace, ref.name)]
     return "| " + " | ".join([*cells, _cause(change)]) + " |"
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from reconciler import FIELD_MANAGER
 from reconciler.model import (
@@ -23,11 +23,14 @@ from reconciler.model import (
     Plan,
     Severity,
 )
+from reconciler.plan.guard import is_refusal
 from reconciler.report.jsonout import change_entries, errors_first, join_path, jsonable
+from reconciler.report.objdiff import Line, bookkeeping, object_diff
 
-WIDTH = 100  # longest value shown on one line before it is expanded or elided
+WIDTH = 100  # longest value shown on one line before it is expanded (never cut)
 
 _RESET, _BOLD, _RED, _GREEN, _YELLOW = "\x1b[0m", "\x1b[1m", "\x1b[31m", "\x1b[32m", "\x1b[33m"
+_CYAN, _REVERSE = "\x1b[36m", "\x1b[7m"
 _ACTION_COLOR = {
     Action.CREATE: _GREEN,
     Action.UPDATE: _YELLOW,
@@ -52,11 +55,24 @@ _YAML_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "null", "~",
 Paint = Callable[[str, str], str]
 
 
-def render_text(plan: Plan, *, color: bool = False, result: ApplyResult | None = None) -> str:
+def render_text(
+    plan: Plan,
+    *,
+    color: bool = False,
+    result: ApplyResult | None = None,
+    show_managed: bool = False,
+    fields: bool = False,
+    only_failures: bool = False,
+) -> str:
+    """`fields`: one `- path: value` line per field instead of the YAML diff.
+    `only_failures`: after an apply, the blocks of the failed changes only (the diff
+    is what `plan` is for)."""
     paint = _painter(color)
     status = status_by_ref(result)
     changes = listed(plan)
-    blocks = [_block(c, paint=paint, status=status.get(c.ref, "")) for c in changes]
+    style = DiffStyle(show_managed=show_managed, fields=fields, color=color)
+    shown = [c for c in changes if not only_failures or status.get(c.ref) == "failed"]
+    blocks = [_block(c, paint=paint, status=status.get(c.ref, ""), style=style) for c in shown]
     if not changes and not plan.errors:
         blocks.append("No changes: the cluster matches the repository.")
     blocks.extend(_findings(plan.findings, paint))
@@ -73,11 +89,30 @@ def listed(plan: Plan) -> tuple[Change, ...]:
 
 
 def count_phrases(plan: Plan) -> list[str]:
-    return [
+    phrases = [
         phrase.format(plan.count(action))
         for action, phrase, always in _PHRASES
         if always or plan.count(action)
     ]
+    if plan.refused_prunes:  # right after "to prune": the deletions that will not happen
+        at = next(i for i, p in enumerate(phrases) if p.endswith("to prune")) + 1
+        phrases.insert(at, f"{plan.refused_prunes} prune refused")
+    return phrases
+
+
+def blocked_line(plan: Plan) -> str:
+    """Why nothing will be applied; "" when something will."""
+    if not plan.errors:
+        return ""
+    if all(is_refusal(f) for f in plan.errors):
+        return "Nothing will be applied: the prune guard refused (see Prune refused)."
+    return "Nothing will be applied until the errors are fixed."
+
+
+def split_refusals(findings: tuple[Finding, ...]) -> tuple[list[Finding], list[Finding]]:
+    """The prune guard's refusals, and every other finding (errors first)."""
+    ordered = errors_first(findings)
+    return [f for f in ordered if is_refusal(f)], [f for f in ordered if not is_refusal(f)]
 
 
 def summary_line(plan: Plan) -> str:
@@ -132,8 +167,12 @@ def without_origin(finding: Finding) -> str:
 
 def diff_lines(change: Change, *, width: int = WIDTH) -> list[str]:
     """`- path: before` / `+ path: after` lines; long nested values expand to their leaves."""
+    return _field_lines(change_entries(change), width=width)
+
+
+def _field_lines(entries: tuple[DiffEntry, ...], *, width: int = WIDTH) -> list[str]:
     lines: list[str] = []
-    for entry in change_entries(change):
+    for entry in entries:
         for leaf in _leaf_pairs(entry, width=width):
             if leaf.before is not None:
                 lines.append(f"- {leaf.path}: {format_value(leaf.before, width=width)}")
@@ -143,12 +182,60 @@ def diff_lines(change: Change, *, width: int = WIDTH) -> list[str]:
 
 
 def format_value(value: JSON, *, width: int = WIDTH) -> str:
-    """Plain strings as they are, anything else as compact JSON; elided past `width`."""
-    text = value if _is_plain(value) else compact(value)
-    if len(text) <= width:
-        return text
-    cut = width - 12
-    return f"{text[:cut]}… (+{len(text) - cut} chars)"
+    """Plain strings as they are, anything else as compact JSON; never cut (a change
+    past the cut would be invisible). `width` only decides what expands to its leaves."""
+    del width
+    return value if _is_plain(value) else compact(value)
+
+
+@dataclass(frozen=True, slots=True)
+class DiffStyle:
+    show_managed: bool = False  # show bookkeeping labels and annotations too
+    fields: bool = False  # one line per field instead of the YAML diff
+    color: bool = False  # reverse video instead of `^` marks under changed words
+
+
+PLAIN = DiffStyle()
+
+
+def change_diff(change: Change, style: DiffStyle = PLAIN) -> list[str]:
+    """The change's diff lines: the YAML diff with context, or one line per field."""
+    diff = None if style.fields else object_diff(change, show_managed=style.show_managed)
+    if diff is None:
+        entries = change_entries(change)
+        if not style.show_managed:
+            entries = tuple(e for e in entries if not bookkeeping(e.path))
+        return _field_lines(entries)
+    lines = [text for line in diff.lines for text in yaml_line(line, color=style.color)]
+    if diff.hidden and not lines:
+        lines.append(
+            f"@@ only bookkeeping changed ({diff.hidden} fields; --show-managed-fields) @@"
+        )
+    return lines
+
+
+def yaml_line(line: Line, *, color: bool = False) -> Iterator[str]:
+    """One diff line (`+ text`); without colour, a `^` line under changed words."""
+    if line.sign == "@":
+        yield f"@@ {line.text} @@"
+        return
+    if color:
+        yield f"{line.sign} {_reverse(line)}"
+        return
+    yield f"{line.sign} {line.text}"
+    if line.marks:
+        carets = [" "] * (max(end for _, end in line.marks) + 2)
+        for start, end in line.marks:
+            carets[start + 2 : end + 2] = "^" * (end - start)
+        yield "".join(carets).rstrip()
+
+
+def _reverse(line: Line) -> str:
+    text, out, at = line.text, "", 0
+    for start, end in line.marks:
+        out += text[at:start] + _REVERSE + text[start:end] + "\x1b[27m"
+        at = end
+    return out + text[at:]
 
 
 def compact(value: JSON) -> str:
@@ -158,21 +245,24 @@ def compact(value: JSON) -> str:
 # --- blocks -----------------------------------------------------------------------------
 
 
-def _block(change: Change, *, paint: Paint, status: str) -> str:
+def _block(change: Change, *, paint: Paint, status: str, style: DiffStyle) -> str:
     color = _ACTION_COLOR.get(change.action, "")
-    head = paint(f"► {change.ref} {change.action.value}", _BOLD + color)
+    head = paint(f"► {change.ref.qualified} {change.action.value}", _BOLD + color)
     lines = [head + (f" ({status})" if status else "")]
     lines += [f"  {paint('drifted: ' + drift_text(d), _YELLOW)}" for d in change.drifted_by]
     if reason := reason_text(change):
         lines.append(f"  reason: {reason}")
-    lines += [f"  {_paint_diff(line, paint)}" for line in diff_lines(change)]
+    lines += [f"  {_paint_diff(line, paint)}" for line in change_diff(change, style)]
     if change.desired:
         lines.append(f"  from {change.desired.origin}")
     return "\n".join(lines)
 
 
 def _findings(findings: tuple[Finding, ...], paint: Paint) -> Iterator[str]:
-    ordered = errors_first(findings)
+    refused, ordered = split_refusals(findings)
+    if refused:
+        head = paint("Prune refused:", _BOLD + _RED)
+        yield "\n".join([head, *(f"  {f}" for f in refused)])
     for severity, title, color in (
         (Severity.ERROR, "Validation errors", _RED),
         (Severity.WARNING, "Warnings", _YELLOW),
@@ -186,11 +276,12 @@ def _findings(findings: tuple[Finding, ...], paint: Paint) -> Iterator[str]:
 def _summary(plan: Plan, result: ApplyResult | None, paint: Paint) -> str:
     lines = [paint(summary_line(plan), _BOLD)]
     lines += [paint(line, _YELLOW if "blinks" in line else "") for line in order_lines(plan)]
-    if plan.errors:
-        lines.append(paint("Nothing will be applied until the errors are fixed.", _RED))
+    if blocked := blocked_line(plan):
+        lines.append(paint(blocked, _RED))
     if result is not None:
         lines.append(paint(result_line(result), _BOLD))
-        lines += [paint(f"  failed: {f.change.ref}: {f.message}", _RED) for f in result.failed]
+        failed = result.failed
+        lines += [paint(f"  failed: {f.change.ref.qualified}: {f.message}", _RED) for f in failed]
         lines += [f"  note: {note}" for note in result.notes]
     return "\n".join(lines)
 
@@ -202,7 +293,8 @@ def _painter(color: bool) -> Paint:
 
 
 def _paint_diff(line: str, paint: Paint) -> str:
-    return paint(line, _RED if line.startswith("-") else _GREEN)
+    code = {"-": _RED, "+": _GREEN, "@": _CYAN}.get(line[:1], "")
+    return paint(line, code)
 
 
 # --- values -----------------------------------------------------------------------------

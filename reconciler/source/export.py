@@ -40,16 +40,16 @@ def export_ref(ref: str, *, repo_dir: Path, head: Path, into: Path) -> tuple[Pat
 
 
 def head_revision(head: Path) -> Revision:
-    """The commit when the head directory is a clean git checkout, else the directory."""
+    """The head's commit, marked `dirty` when the directory has local changes (untracked
+    files too); the directory itself when it is not in a git checkout."""
     plain = Revision(id=f"dir:{head}", path=str(head))
     try:
         repo = git.Repo(head, search_parent_directories=True)
-        if repo.is_dirty(untracked_files=True, path=str(head.resolve())):
-            return plain
+        dirty = repo.is_dirty(untracked_files=True, path=str(head.resolve()))
         commit = repo.head.commit
     except (git.exc.GitError, ValueError):
         return plain
-    return Revision(id=commit.hexsha, path=str(head), subject=str(commit.summary))
+    return Revision(id=commit.hexsha, path=str(head), subject=str(commit.summary), dirty=dirty)
 
 
 def _repo(repo_dir: Path) -> git.Repo:

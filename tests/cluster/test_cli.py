@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.localcluster import ClusterInfo, kubectl
-from tests.cluster.engine import NAMESPACE, Repo, gnp
+from tests.cluster.engine import NAMESPACE, Repo, gnp, k8s_np
 
 
 def _cli(*args: str, kubeconfig: str = "") -> subprocess.CompletedProcess[str]:
@@ -38,7 +38,7 @@ def test_plan_apply_plan_exit_codes_and_flux_style_output(
 
     planned = _cli("plan", *common, kubeconfig=control_plane.kubeconfig)
     assert planned.returncode == 1, planned.stderr
-    assert f"► GlobalNetworkPolicy/{uid}-ssh create" in planned.stdout
+    assert f"► GlobalNetworkPolicy.projectcalico.org/{uid}-ssh create" in planned.stdout
     assert "Plan: 1 to create" in planned.stdout
     assert "\x1b[" not in planned.stdout  # colour only on a terminal
 
@@ -71,7 +71,7 @@ def test_offline_plan_needs_no_cluster(repo: Repo, uid: str) -> None:
     repo.write("p.yaml", gnp(f"{uid}-ssh"))
     result = _cli("plan", str(repo.root), "--offline", kubeconfig="/nonexistent")
     assert result.returncode == 1, result.stderr
-    assert f"► GlobalNetworkPolicy/{uid}-ssh create" in result.stdout
+    assert f"► GlobalNetworkPolicy.projectcalico.org/{uid}-ssh create" in result.stdout
 
 
 def test_unreachable_cluster_is_one_clear_line_and_exit_2(
@@ -144,3 +144,50 @@ def test_a_write_only_calicos_api_server_refuses_stops_at_its_stage_and_exits_2(
     served = kubectl(v3_control_plane, "get", "globalnetworkpolicies.projectcalico.org", "-o",
                      "name")  # fmt: skip
     assert f"{uid}-fine" not in served  # the later stage never started
+
+
+def test_plan_names_missing_namespaces_and_apply_creates_them_when_asked(
+    control_plane: ClusterInfo, repo: Repo, uid: str
+) -> None:
+    """The issue's fresh cluster: `plan` says what `apply` would be refused (file:line),
+    and `apply --create-namespace` makes them, as `helm install --create-namespace` does."""
+    absent, ours = f"{uid}-shop", f"{uid}-ours"
+    repo.write("ok.yaml", gnp(f"{uid}-ssh"))
+    repo.write("shop.yaml", k8s_np("web", absent))
+    common = [str(repo.root), "--namespace", ours, "--applyset", f"{uid}-cli"]
+    kubeconfig = control_plane.kubeconfig
+
+    planned = _cli("plan", *common, kubeconfig=kubeconfig)
+    assert planned.returncode == 2, planned.stdout + planned.stderr
+    assert f"shop.yaml:1: NetworkPolicy/{absent}/web: namespace '{absent}' does not exist" in (
+        planned.stdout
+    )
+    assert f"namespace '{ours}' of the ApplySet parent ConfigMap" in planned.stdout
+    assert "apply --create-namespace" in planned.stdout
+
+    refused = _cli("apply", *common, kubeconfig=kubeconfig)
+    assert refused.returncode == 2 and "[ dry-run ]" not in refused.stderr
+    names = kubectl(control_plane, "get", "namespaces", "-o", "name").split()
+    assert f"namespace/{absent}" not in names and f"namespace/{ours}" not in names
+
+    applied = _cli("apply", *common, "--create-namespace", kubeconfig=kubeconfig)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    progress = applied.stderr.splitlines()
+    assert f"[ namespaces ] creating {ours}, {absent}" in progress
+    assert "[ dry-run ] 2 objects sent to the API server" in progress[1]
+    assert f"[ 1/2 ] create GlobalNetworkPolicy.projectcalico.org/{uid}-ssh" in progress
+    assert f"[ 2/2 ] create NetworkPolicy.networking.k8s.io/{absent}/web" in progress
+    # The summary, not the whole diff again (that is what `plan` and `-v` are for).
+    assert "►" not in applied.stdout and "Apply: 2 done, 0 failed, 0 skipped" in applied.stdout
+    assert _cli("plan", *common, kubeconfig=kubeconfig).returncode == 0
+
+
+def test_apply_verbose_prints_the_diff_after_applying(
+    control_plane: ClusterInfo, repo: Repo, uid: str
+) -> None:
+    repo.write("p.yaml", gnp(f"{uid}-ssh"))
+    common = [str(repo.root), "--namespace", NAMESPACE, "--applyset", f"{uid}-cli"]
+    verbose = _cli("apply", *common, "-v", kubeconfig=control_plane.kubeconfig)
+    assert verbose.returncode == 0, verbose.stderr
+    assert f"► GlobalNetworkPolicy.projectcalico.org/{uid}-ssh create (done)" in verbose.stdout
+    assert "+ spec:" in verbose.stdout

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from reconciler import FIELD_MANAGER
+from reconciler import FIELD_MANAGER, pipeline
 from reconciler.applyset import PART_OF, ApplySet
 from reconciler.cluster.client import CONFIGMAPS, NAMESPACES, Cluster, ResourceType
 from reconciler.localcluster import kubectl
-from reconciler.model import Action
+from reconciler.model import Action, Revision
 from tests.audit import AuditLog, by_verb
 from tests.cluster.engine import (
     NAMESPACE,
@@ -248,13 +248,24 @@ def test_bad_input_writes_nothing_and_prunes_nothing(
 def test_server_rejection_in_dry_run_writes_nothing(
     cluster: Cluster, repo: Repo, uid: str, audit: AuditLog, user_agent: str
 ) -> None:
+    """The namespace starts terminating between plan and apply (plan catches an absent one
+    itself): the API server refuses the dry-run, and nothing at all is written."""
+    leaving = f"{uid}-leaving"
+    cluster.apply(
+        NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": leaving}}
+    )
     repo.write("ok.yaml", gnp(f"{uid}-ok"))
-    repo.write("np.yaml", k8s_np(f"{uid}-np", f"{uid}-no-such-namespace"))
+    repo.write("np.yaml", k8s_np(f"{uid}-np", leaving))
+    settings = repo.settings()
+    rendered = pipeline.render(repo.root, Revision("dir:test", str(repo.root)), settings)
+    planned = pipeline.plan(cluster, rendered, settings)
+    assert not planned.plan.errors
+    cluster.delete(NAMESPACES, leaving, "")  # no namespace controller here: it stays terminating
     start = audit.mark()
-    _, result = reconcile(cluster, repo)
+    result = pipeline.apply(cluster, planned, settings)
     assert not result.ok
     assert [f.change.ref.name for f in result.failed] == [f"{uid}-np"]
-    assert "not found" in result.failed[0].message
+    assert "rejected by the API server" in result.failed[0].message
     assert _writes(audit, user_agent, start) == []
 
 

@@ -321,11 +321,13 @@ def test_no_inventory_is_read_without_templates_and_no_kcc_get_when_the_repo_has
     cluster: Cluster, repo: Repo, uid: str, audit: AuditLog, user_agent: str
 ) -> None:
     repo.write("p.yaml", gnp(f"{uid}-p"))
-    reconcile(cluster, repo)
     start = audit.mark()
-    plan_only(cluster, repo)  # nothing to write: no firewall-safe order to work out either
-    read = {r.resource for r in audit.requests(user_agent=user_agent, since=start)}
-    assert not read & {"nodes", "namespaces", "pods", "kubecontrollersconfigurations"}
+    plan_only(cluster, repo)  # one firewall write: no order to work out, no pods read
+    requests = audit.requests(user_agent=user_agent, since=start)
+    assert not {r.resource for r in requests} & {"nodes", "pods", "kubecontrollersconfigurations"}
+    # Before a first apply, only whether the ApplySet parent's namespace exists: no LIST.
+    asked = [(r.verb, r.name) for r in requests if r.resource == "namespaces"]
+    assert asked == [("get", repo.settings().applyset.namespace)]
 
     kcc = {
         "apiVersion": "projectcalico.org/v3",

@@ -65,7 +65,7 @@ def test_once_exit_codes_and_the_status_command(
     upstream.commit({"p.yaml": policy_yaml(gnp(f"{uid}-ssh"))})
     done = _once(control_plane, upstream, applyset, tmp_path)
     assert done.returncode == 0, done.stderr
-    assert f"GlobalNetworkPolicy/{uid}-ssh create (done)" in done.stdout
+    assert f"GlobalNetworkPolicy.projectcalico.org/{uid}-ssh create (done)" in done.stdout
     line = json.loads(done.stderr.strip().splitlines()[-1])  # JSON logs when not a terminal
     assert (line["msg"].startswith("reconcile applied"), line["result"]) == (True, "applied")
     assert {"revision", "duration_s", "planned", "written", "trigger"} <= set(line)

@@ -168,14 +168,18 @@ def test_base_ref_exports_the_same_subdirectory_from_git(tmp_path: Path) -> None
     assert result.exit_code == 1, result.output
     assert f"Head `{head_sha[:12]}`" in result.stdout
     assert f"base `{base_sha[:12]}` (`main`)" in result.stdout
-    assert "| prune | NetworkPolicy | shop | legacy-allow-all |  |" in result.stdout
-    assert "| update | GlobalNetworkPolicy |  | allow-ping-in-cluster |" in result.stdout
+    assert "(`main`)" in result.stdout and "with local changes" not in result.stdout
+    prune_row = "| prune | NetworkPolicy.networking.k8s.io | shop | legacy-allow-all | "
+    assert f"{prune_row}apps/shop/legacy-allow-all.yaml:2 (base) |" in result.stdout
+    assert "| update | GlobalNetworkPolicy.projectcalico.org |  | allow-ping-in-cluster |" in (
+        result.stdout
+    )
     assert LEGACY.splitlines()[0] not in result.stdout
 
-    # an uncommitted edit: the head is shown as the directory, not as a commit it is not
+    # an untracked file: the head is still its commit, said to carry local changes
     (policies / "global" / "extra.yaml").write_text("")
     dirty = run(*args)
-    assert f"Head `{policies}`" in dirty.stdout
+    assert f"Head `{head_sha[:12]}` with local changes" in dirty.stdout
 
     missing = run("--head", str(policies), "--base-ref", "nope", "--repo-dir", str(repo))
     assert missing.exit_code == 2

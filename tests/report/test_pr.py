@@ -100,7 +100,7 @@ def test_pr_writing_the_drifted_value_into_git_keeps_it() -> None:
     assert exit_code(report) == 1  # the PR changes what Git says the firewall is
     body = render_report(report)
     assert "**Kept as the cluster has it (1):**" in body
-    assert "- `GlobalNetworkPolicy/b`: keeps `spec.order`" in body
+    assert "- `GlobalNetworkPolicy.projectcalico.org/b`: keeps `spec.order`" in body
 
 
 def test_partly_kept_drift() -> None:
@@ -175,14 +175,18 @@ def test_live_layout_title_sections_and_drift_table() -> None:
         "`9a8b7c6d5e4f` (`main`). Read-only: nothing was applied."
     ) in lines
     assert "**This PR:** 0 to create · 1 to update · 0 to prune" in lines
-    assert "| update | GlobalNetworkPolicy |  | a | p.yaml:3 |" in lines
+    assert "| update | GlobalNetworkPolicy.projectcalico.org |  | a | p.yaml:3 |" in lines
     assert "**Out of sync:** 1 drifted" in lines
     assert (
-        "| drift | GlobalNetworkPolicy |  | b | changed by `kubectl-patch` (Update) at "
+        "| drift | GlobalNetworkPolicy.projectcalico.org |  | b | "
+        "changed by `kubectl-patch` (Update) at "
         "2026-11-21T05:45:09Z |"
     ) in lines
     pr_part, drift_part = body.split("#### Already out of sync (not from this pull request)")
-    assert "<code>GlobalNetworkPolicy/a</code>" in pr_part and "/b</code>" not in pr_part
+    assert (
+        "<code>GlobalNetworkPolicy.projectcalico.org/a</code>" in pr_part
+        and "/b</code>" not in pr_part
+    )
     assert "- Drifted: changed by `kubectl-patch` (Update)" in drift_part
 
 

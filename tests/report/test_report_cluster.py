@@ -98,16 +98,16 @@ def test_report_separates_this_prs_changes_from_drift(
     assert f"base `{base_sha[:12]}` (`main`)" in body
     mine, drift = body.split("#### Already out of sync (not from this pull request)")
     assert "**This PR:** 1 to create · 1 to update · 0 to prune" in mine
-    assert f"| update | GlobalNetworkPolicy |  | {ssh} | ssh.yaml:" in mine
-    assert f"| create | GlobalNetworkPolicy |  | {new} | dns.yaml:" in mine
-    assert "- spec.order: 10\n+ spec.order: 15" in mine
+    assert f"| update | GlobalNetworkPolicy.projectcalico.org |  | {ssh} | ssh.yaml:" in mine
+    assert f"| create | GlobalNetworkPolicy.projectcalico.org |  | {new} | dns.yaml:" in mine
+    assert "-   order: 10\n+   order: 15" in mine
     assert web not in mine  # the drift is not this PR's
     assert "**Out of sync:** 1 drifted" in drift
     assert (
-        f"| drift | GlobalNetworkPolicy |  | {web} | changed by `kubectl-patch` (Update) at "
-        in (drift)
+        f"| drift | GlobalNetworkPolicy.projectcalico.org |  | {web} | "
+        "changed by `kubectl-patch` (Update) at " in (drift)
     )
-    assert "- spec.order: 999\n+ spec.order: 20" in drift
+    assert "-   order: 999\n+   order: 20" in drift
     assert ssh not in drift and new not in drift
 
     # the same report through the audited client: reads only

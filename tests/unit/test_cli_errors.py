@@ -76,10 +76,16 @@ PLAN_VALUES = [
     ["--calico-version", "3"],
 ]
 MALFORMED = {
-    "plan": [*PLAN_VALUES, ["-o", "yaml"], ["--offline", "--nodes-file", "/nonexistent"]],
-    "apply": [*PLAN_VALUES, ["-o", "yaml"]],
+    "plan": [
+        *PLAN_VALUES,
+        ["-o", "yaml"],
+        ["--offline", "--nodes-file", "/nonexistent"],
+        ["--diff", "side-by-side"],
+    ],
+    "apply": [*PLAN_VALUES, ["-o", "yaml"], ["--diff", "side-by-side"]],
     "report": [
         *PLAN_VALUES,
+        ["--diff", "side-by-side"],
         ["--pr", "abc"],
         ["--pr", "0"],
         ["--max-chars", "5"],

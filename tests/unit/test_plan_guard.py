@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
+from reconciler.cli.options import parse_share
 from reconciler.model import Action, Finding, ObjectRef, Origin, Plan, Resource, Revision, Severity
 from reconciler.plan import Desired, Live
 from reconciler.plan.fields import fields_v1_for
+from reconciler.plan.guard import is_refusal
 from tests.factories import planned
 
 PART_OF = "applyset.kubernetes.io/part-of"
@@ -81,8 +83,9 @@ def test_over_the_limit_refuses_every_prune() -> None:
     assert pruned(p) == []
     (error,) = p.errors
     assert "refusing to prune 4 of 10 managed objects (40%)" in error.message
-    assert "--max-prune 0.4" in error.message
+    assert "--max-prune 40%" in error.message
     assert "GlobalNetworkSet/set-06" in error.message
+    assert is_refusal(error) and p.refused_prunes == 4
     assert p.count(Action.UNCHANGED) == 6  # the writes are still planned (and reported)
 
 
@@ -177,3 +180,18 @@ def test_other_annotation_values_do_not_protect() -> None:
         max_prune=1.0,
     )
     assert pruned(p) == ["b"]
+
+
+def test_the_hint_in_percent_is_enough_and_one_less_is_not() -> None:
+    """17 of 26 (the issue's case): the hint's value lets exactly those prunes through."""
+    p = plan([want(n) for n in names(9)], [have(n) for n in names(26)])
+    (error,) = p.errors
+    assert "--max-prune 66%" in error.message and p.refused_prunes == 17
+    enough = plan(
+        [want(n) for n in names(9)], [have(n) for n in names(26)], max_prune=parse_share("66%")
+    )
+    assert len(pruned(enough)) == 17 and not enough.errors
+    short = plan(
+        [want(n) for n in names(9)], [have(n) for n in names(26)], max_prune=parse_share("65%")
+    )
+    assert pruned(short) == [] and short.refused_prunes == 17

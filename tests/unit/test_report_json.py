@@ -43,7 +43,7 @@ TOP_KEYS = {
     "order",
     "result",
 }
-REF_KEYS = {"ref", "apiVersion", "group", "version", "kind", "namespace", "name"}
+REF_KEYS = {"ref", "qualifiedRef", "apiVersion", "group", "version", "kind", "namespace", "name"}
 CHANGE_KEYS = REF_KEYS | {"action", "writes", "transient", "reason", "origin", "diff", "patch"}
 CHANGE_KEYS |= {"driftedBy"}
 
@@ -98,7 +98,8 @@ def test_top_level_schema() -> None:
 
 def test_counts_cover_every_action() -> None:
     counts = load(sample())["counts"]
-    assert counts == {a.value: 0 for a in Action} | {"update": 1, "drift": 1, "unchanged": 1}
+    want = {a.value: 0 for a in Action} | {"update": 1, "drift": 1, "unchanged": 1}
+    assert counts == want | {"pruneRefused": 0}
 
 
 def test_every_change_listed_including_unchanged() -> None:
@@ -117,6 +118,7 @@ def test_change_fields() -> None:
     update, drift, _ = load(sample())["changes"]
     assert {k: update[k] for k in REF_KEYS} == {
         "ref": "NetworkPolicy/shop/allow-nginx",
+        "qualifiedRef": "NetworkPolicy.networking.k8s.io/shop/allow-nginx",
         "apiVersion": "networking.k8s.io/v1",
         "group": "networking.k8s.io",
         "version": "v1",

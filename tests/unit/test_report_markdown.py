@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,8 @@ def representative_plan() -> Plan:
 
 def test_golden_representative_plan() -> None:
     rendered = render_markdown(representative_plan(), marker=MARKER)
+    if os.environ.get("UPDATE_GOLDEN"):
+        GOLDEN.write_text(rendered, encoding="utf-8")
     assert rendered == GOLDEN.read_text(encoding="utf-8")
 
 
@@ -162,10 +165,12 @@ def test_table_lists_changed_objects_only() -> None:
     start = lines.index(TABLE_HEAD)
     rows = lines[start + 2 : start + 8]
     assert rows[0] == (
-        "| create | GlobalNetworkPolicy |  | allow-cluster-internal-ingress"
+        "| create | GlobalNetworkPolicy.projectcalico.org |  | allow-cluster-internal-ingress"
         " | hosts/node-firewall.yaml:14 |"
     )
-    assert rows[3] == "| update | NetworkPolicy | shop | allow-nginx | apps/shop/nginx.yaml:1 |"
+    assert rows[3] == (
+        "| update | NetworkPolicy.networking.k8s.io | shop | allow-nginx | apps/shop/nginx.yaml:1 |"
+    )
     assert lines[start + 8] == ""
     assert not any("same-" in line for line in lines)
 
@@ -175,11 +180,12 @@ def test_details_block_per_changed_object_with_diff_fence() -> None:
     assert out.count("<details><summary>") == 6
     assert out.count("</details>") == 6
     drift = (
-        "<details><summary>drift <code>GlobalNetworkPolicy/drop-other-ingress</code>"
-        " (+1 -1)</summary>\n\n"
+        "<details><summary>drift <code>GlobalNetworkPolicy.projectcalico.org/drop-other-ingress"
+        "</code> (+1 -1)</summary>\n\n"
         "- Drifted: changed by `kubectl-edit` (Update) at 2026-11-21T06:01:02Z\n"
         "- From `hosts/node-firewall.yaml:38`\n\n"
-        "```diff\n- spec.order: 30\n+ spec.order: 20\n```\n\n</details>"
+        "```diff\n  spec:\n    types:\n    - Ingress\n-   order: 30\n+   order: 20\n```\n\n"
+        "</details>"
     )
     assert drift in out
 
@@ -201,9 +207,9 @@ def test_result_title_counts_and_failures() -> None:
     out = render_markdown(plan, result=result)
     assert out.startswith("### policy-reconciler apply for prod\n")
     assert "**Apply:** 1 done, 1 failed, 0 skipped" in out
-    assert "- `HostEndpoint/node-2`: denied \\| by \\`webhook\\`" in out
-    assert "| create (done) | GlobalNetworkPolicy |" in out
-    assert "| create (failed) | HostEndpoint |" in out
+    assert "- `HostEndpoint.projectcalico.org/node-2`: denied \\| by \\`webhook\\`" in out
+    assert "| create (done) | GlobalNetworkPolicy.projectcalico.org |" in out
+    assert "| create (failed) | HostEndpoint.projectcalico.org |" in out
 
 
 def test_no_changes() -> None:
@@ -218,7 +224,9 @@ def test_no_changes() -> None:
 def test_table_cells_escape_pipes_and_backticks() -> None:
     c = Change(gnp("a"), Action.CREATE, Resource(gnp("a"), {}, Origin("we|rd/`x`.yaml", 3)), None)
     row = next(line for line in render_markdown(Plan(REV, (c,))).splitlines() if "we" in line)
-    assert row == "| create | GlobalNetworkPolicy |  | a | we\\|rd/\\`x\\`.yaml:3 |"
+    assert (
+        row == "| create | GlobalNetworkPolicy.projectcalico.org |  | a | we\\|rd/\\`x\\`.yaml:3 |"
+    )
     assert len(re.split(r"(?<!\\)\|", row)) == 7  # five cells, no extra column
 
 
@@ -229,7 +237,7 @@ def test_fence_outgrows_backticks_in_values() -> None:
     )
     assert "`````diff\n" in out
     block = out.split("`````diff\n", 1)[1].split("\n`````", 1)[0]
-    assert block == '+ spec.x: "a ```\\n``` b ````"'
+    assert '+   x: "a ```\\n``` b ````"' in block.splitlines()
 
 
 def test_fenced_and_code_span_helpers() -> None:

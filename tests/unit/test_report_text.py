@@ -17,12 +17,14 @@ from reconciler.model import (
     Finding,
     ObjectRef,
     Origin,
+    Resource,
     Revision,
     Severity,
 )
-from reconciler.report import render_text
-from reconciler.report.text import WIDTH, diff_lines, format_value
-from tests.factories import change, plan
+from reconciler.plan import Desired, Live
+from reconciler.report import render_markdown, render_text
+from reconciler.report.text import diff_lines, format_value
+from tests.factories import change, plan, planned
 from tests.factories import gnp_ref as gnp
 from tests.factories import knp_ref as knp
 
@@ -38,17 +40,18 @@ ORDER = DiffEntry("spec.order", 10, 20)
 
 def test_block_header_diff_and_origin() -> None:
     out = render_text(plan(change(gnp("drop-other-ingress"), Action.UPDATE, ORDER)))
-    assert out.splitlines()[:4] == [
-        "► GlobalNetworkPolicy/drop-other-ingress update",
-        "  - spec.order: 10",
-        "  + spec.order: 20",
+    assert out.splitlines()[:5] == [
+        "► GlobalNetworkPolicy.projectcalico.org/drop-other-ingress update",
+        "    spec:",
+        "  -   order: 10",
+        "  +   order: 20",
         "  from policies/hosts.yaml:12",
     ]
 
 
 def test_namespaced_header_uses_kind_namespace_name() -> None:
     out = render_text(plan(change(knp("shop", "allow-nginx"), Action.CREATE, ORDER)))
-    assert out.startswith("► NetworkPolicy/shop/allow-nginx create\n")
+    assert out.startswith("► NetworkPolicy.networking.k8s.io/shop/allow-nginx create\n")
 
 
 def test_unchanged_counted_not_listed_and_summary_line() -> None:
@@ -128,10 +131,8 @@ def test_long_nested_values_expand_to_the_fields_that_differ() -> None:
     assert lines == ["- spec.ingress[0].action: Allow", "+ spec.ingress[0].action: Deny"]
 
 
-def test_long_scalar_is_elided_with_its_length() -> None:
-    text = format_value("x" * 500)
-    assert len(text) <= WIDTH + 5
-    assert text.endswith(f"… (+{500 - (WIDTH - 12)} chars)")
+def test_long_scalar_is_never_cut() -> None:
+    assert format_value("x" * 500) == "x" * 500
 
 
 def test_create_without_diff_shows_the_object_fields() -> None:
@@ -160,10 +161,14 @@ def test_managed_fields_and_last_applied_never_printed() -> None:
         ),
         DiffEntry("metadata", None, {"managedFields": [{"manager": "kubectl-edit"}]}),
     )
-    out = render_text(plan(change(gnp("x"), Action.UPDATE, *diff)))
-    assert "hunter2" not in out
-    assert "managedFields" not in out
-    assert 'last-applied-configuration"]: (hidden, sha256:' in out
+    for shown in (False, True):
+        out = render_text(plan(change(gnp("x"), Action.UPDATE, *diff)), show_managed=shown)
+        assert "hunter2" not in out
+        assert "managedFields" not in out
+    # Bookkeeping by default; with --show-managed-fields, only a digest of the value.
+    assert "last-applied" not in render_text(plan(change(gnp("x"), Action.UPDATE, *diff)))
+    out = render_text(plan(change(gnp("x"), Action.UPDATE, *diff)), show_managed=True)
+    assert "last-applied-configuration" in out and "(hidden, sha256:" in out
 
 
 def test_findings_errors_first_in_file_line_form() -> None:
@@ -181,16 +186,16 @@ def test_no_colour_unless_asked() -> None:
     p = plan(change(gnp("a"), Action.CREATE, ORDER), change(gnp("b"), Action.PRUNE))
     assert "\x1b[" not in render_text(p)
     coloured = render_text(p, color=True)
-    assert "\x1b[1m\x1b[32m► GlobalNetworkPolicy/a create\x1b[0m" in coloured
-    assert "\x1b[1m\x1b[31m► GlobalNetworkPolicy/b prune\x1b[0m" in coloured
-    assert "\x1b[31m- spec.order: 10\x1b[0m" in coloured
+    assert "\x1b[1m\x1b[32m► GlobalNetworkPolicy.projectcalico.org/a create\x1b[0m" in coloured
+    assert "\x1b[1m\x1b[31m► GlobalNetworkPolicy.projectcalico.org/b prune\x1b[0m" in coloured
+    assert "\x1b[32m+ spec:\x1b[0m" in coloured
 
 
 def test_drift_and_update_are_yellow() -> None:
     p = plan(change(gnp("a"), Action.DRIFT, ORDER), change(gnp("b"), Action.UPDATE, ORDER))
     coloured = render_text(p, color=True)
-    assert "\x1b[33m► GlobalNetworkPolicy/a drift" in coloured
-    assert "\x1b[33m► GlobalNetworkPolicy/b update" in coloured
+    assert "\x1b[33m► GlobalNetworkPolicy.projectcalico.org/a drift" in coloured
+    assert "\x1b[33m► GlobalNetworkPolicy.projectcalico.org/b update" in coloured
 
 
 def test_result_marks_each_block_and_lists_failures() -> None:
@@ -198,12 +203,12 @@ def test_result_marks_each_block_and_lists_failures() -> None:
     p = plan(a, b, c)
     result = ApplyResult(p, done=(a,), failed=(Failure(b, "admission denied"),), skipped=(c,))
     out = render_text(p, result=result)
-    assert "► GlobalNetworkPolicy/a create (done)\n" in out
-    assert "► GlobalNetworkPolicy/b create (failed)\n" in out
-    assert "► GlobalNetworkPolicy/c create (skipped)\n" in out
+    assert "► GlobalNetworkPolicy.projectcalico.org/a create (done)\n" in out
+    assert "► GlobalNetworkPolicy.projectcalico.org/b create (failed)\n" in out
+    assert "► GlobalNetworkPolicy.projectcalico.org/c create (skipped)\n" in out
     assert out.splitlines()[-2:] == [
         "Apply: 1 done, 1 failed, 1 skipped",
-        "  failed: GlobalNetworkPolicy/b: admission denied",
+        "  failed: GlobalNetworkPolicy.projectcalico.org/b: admission denied",
     ]
 
 
@@ -216,9 +221,53 @@ json_values = st.recursive(
 
 
 @given(before=json_values, after=json_values)
-def test_every_diff_line_is_a_bounded_minus_or_plus(before: Any, after: Any) -> None:
+def test_every_diff_line_is_one_minus_or_plus_line(before: Any, after: Any) -> None:
     entry = DiffEntry("spec.x", before, after)
     for line in diff_lines(change(gnp("x"), Action.UPDATE, entry)):
         assert line[:2] in ("- ", "+ ")
-        assert len(line.split(": ", 1)[1]) <= WIDTH + 5
         assert "\n" not in line
+
+
+def test_prune_guard_is_its_own_section_and_counted() -> None:
+    """The issue's case: 17 of 26 refused read as a refusal, not a validation error."""
+    sets = [
+        ObjectRef("projectcalico.org", "v3", "GlobalNetworkSet", "", f"s-{i:02}") for i in range(26)
+    ]
+    labels = {"applyset.kubernetes.io/part-of": "x"}
+
+    def body(r: ObjectRef) -> dict[str, Any]:
+        return {
+            "apiVersion": r.api_version,
+            "kind": r.kind,
+            "metadata": {"name": r.name, "labels": labels},
+        }
+
+    desired = [Desired(Resource(r, body(r), Origin("s.yaml", 1)), body(r)) for r in sets[:9]]
+    live = [Live(r, body(r), owned=True) for r in sets]
+    out = render_text(planned(desired, live))
+    assert "Validation errors" not in out
+    section = out.split("Prune refused:\n", 1)[1].split("\n\n", 1)[0]
+    assert "refusing to prune 17 of 26" in section and "--max-prune 66%" in section
+    assert "0 to prune, 17 prune refused," in out.splitlines()[-2]
+    assert (
+        out.splitlines()[-1]
+        == "Nothing will be applied: the prune guard refused (see Prune refused)."
+    )
+    md = render_markdown(planned(desired, live))
+    assert "#### Prune refused\n\n- " in md and "Validation errors" not in md
+    assert "0 to prune · 17 prune refused ·" in md
+
+
+def test_after_an_apply_only_the_failures_and_the_summary() -> None:
+    a, b, c = (change(gnp(n), Action.CREATE, ORDER) for n in "abc")
+    p = plan(a, b, c)
+    result = ApplyResult(p, done=(a,), failed=(Failure(b, "admission denied"),), skipped=(c,))
+    out = render_text(p, result=result, only_failures=True)
+    assert (
+        out.count("►") == 1 and "► GlobalNetworkPolicy.projectcalico.org/b create (failed)" in out
+    )
+    assert (
+        out.splitlines()[-1]
+        == "  failed: GlobalNetworkPolicy.projectcalico.org/b: admission denied"
+    )
+    assert render_text(p, result=result).count("►") == 3  # -v: every block

@@ -1,0 +1,204 @@
+"""ConnectivityCheck on one world: does every (from, to, port) flow get the expected verdict?
+
+Exact, never sampled: pods and nodes are grouped by peer class (classes.py: members of a
+class get equal verdicts, per topology), and a `{cidr}` end is cut into atoms at every
+address boundary the world mentions (rule nets, network sets, host endpoints' expectedIPs,
+pod addresses): addresses of one atom are equal to every rule and every selector, so one
+address stands for the atom. Pairs of an endpoint with itself are skipped.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, replace
+
+from reconciler.connectivity import addresses as addr
+from reconciler.connectivity.classes import peer_classes
+from reconciler.connectivity.flows import Peer, PeerKind, Placed, flow
+from reconciler.connectivity.hops import Engine
+from reconciler.connectivity.intervals import EMPTY, IntervalSet, Span
+from reconciler.connectivity.outcome import Outcome, Step, Verdict
+from reconciler.connectivity.packets import parse_packet, show_packet
+from reconciler.connectivity.views import View
+from reconciler.connectivity.world import World
+from reconciler.manifests.conncheck import ConnectivityCheck, EndKind, Ends, Expect
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """One side of a check in one world: the endpoints, or the addresses, it stands for."""
+
+    members: tuple[Placed, ...] = ()
+    addresses: IntervalSet = EMPTY
+
+    @property
+    def empty(self) -> bool:
+        return not self.members and not self.addresses
+
+    @property
+    def nodes(self) -> frozenset[str]:
+        return frozenset(m.node for m in self.members if m.node)
+
+    @property
+    def pods(self) -> frozenset[str]:
+        return frozenset(m.pod.name for m in self.members if m.pod is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class Counterexample:
+    src: str
+    dst: str
+    packet: int
+    verdict: Verdict
+    deciding: str  # "GlobalNetworkPolicy/x rule 0, hosts.yaml:31", or what decided otherwise
+
+    def __str__(self) -> str:
+        said = {Verdict.ALLOW: "allowed", Verdict.DENY: "denied"}.get(self.verdict, "")
+        what = f"{said} by {self.deciding}" if said else f"not determined: {self.deciding}"
+        return f"{self.src} -> {self.dst} {show_packet(self.packet)} {what}"
+
+
+def packets_of(check: ConnectivityCheck) -> IntervalSet:
+    """The check's ports as packets (the manifests validated their syntax)."""
+    return IntervalSet.of((p, p) for p in (parse_packet(text) for text in check.ports))
+
+
+def resolve(world: World, ends: Ends) -> Resolved:
+    if ends.kind is EndKind.CIDR:
+        return Resolved(addresses=IntervalSet((addr.network_span(ends.cidr),)))
+    if ends.kind is EndKind.NODES:
+        assert ends.node_selector is not None
+        chosen = [
+            n
+            for n in world.nodes.values()
+            if n.address is not None and ends.node_selector.matches(n.labels)
+        ]
+        placed = (Placed(Peer(PeerKind.NODE, n.name), n.address or 0, n.name) for n in chosen)
+        return Resolved(members=tuple(placed))
+    assert ends.namespace_selector is not None and ends.pod_selector is not None
+    pods = [p for p in world.pods if _pod_matches(p, ends)]
+    placed = (Placed(Peer(PeerKind.POD, p.name), p.addresses.first(), p.node, p) for p in pods)
+    return Resolved(members=tuple(placed))
+
+
+def _pod_matches(pod: View, ends: Ends) -> bool:
+    assert ends.namespace_selector is not None and ends.pod_selector is not None
+    return ends.namespace_selector.matches(pod.ns_labels or {}) and ends.pod_selector.matches(
+        pod.labels
+    )
+
+
+def restricted(world: World, src: Resolved, dst: Resolved) -> World:
+    """The world with only the pods and nodes these flows read: the check's own, their
+    nodes (forward chains), and pods whose addresses lie in a CIDR end (their labels
+    are what a rule selector sees for those addresses). Host endpoints and sets stay."""
+    cidrs = src.addresses | dst.addresses
+    names = src.pods | dst.pods
+    pods = tuple(p for p in world.pods if p.name in names or p.addresses & cidrs)
+    nodes = src.nodes | dst.nodes | {p.node for p in pods}
+    kept = {n: info for n, info in world.nodes.items() if n in nodes}
+    return replace(world, pods=pods, nodes=kept)
+
+
+def failure(
+    world: World,
+    check: ConnectivityCheck,
+    packets: IntervalSet,
+    src: Resolved,
+    dst: Resolved,
+    *,
+    touched: Callable[[Placed], bool] | None = None,
+) -> Counterexample | None:
+    """The first flow that breaks the check in `world`, or None when it holds. `touched`:
+    only pairs with an end it accepts are evaluated (the others are known unchanged)."""
+    engine = Engine(restricted(world, src, dst))
+    for a, b in _pairs(engine, src, dst, touched):
+        outcome = flow(engine, a, b, packets).combined
+        wanted = outcome.allow if check.expect is Expect.ALLOW else outcome.deny
+        bad = packets - wanted
+        if bad:
+            return _counterexample(a, b, bad.first(), outcome)
+    return None
+
+
+def _pairs(
+    engine: Engine, src: Resolved, dst: Resolved, touched: Callable[[Placed], bool] | None
+) -> Iterable[tuple[Placed, Placed]]:
+    """One concrete pair per (source class, destination class, same node) that occurs."""
+    classes = _class_of(engine)
+    sources = list(src.members) + _atoms(engine.world, src.addresses)
+    targets = list(dst.members) + _atoms(engine.world, dst.addresses)
+    seen: set[Hashable] = set()
+    for a, b in itertools.product(sources, targets):
+        if a.peer == b.peer or (touched is not None and not (touched(a) or touched(b))):
+            continue
+        key = (classes(a), classes(b), a.node == b.node if a.node and b.node else None)
+        if key not in seen:
+            seen.add(key)
+            yield a, b
+
+
+def _class_of(engine: Engine) -> Callable[[Placed], Hashable]:
+    index: dict[Peer, int] = {}
+    for i, found in enumerate(peer_classes([engine])):
+        for member in found.members:
+            index[member.peer] = i
+    return lambda p: index.get(p.peer, ("address", p.address))
+
+
+def _atoms(world: World, addresses: IntervalSet) -> list[Placed]:
+    """One address per atom of `addresses` that no rule or selector can split."""
+    if not addresses:
+        return []
+    nets = sorted(set(_rule_nets(world)))
+    views = [s for v in world.views for s in v.addresses.spans]
+    low, high = addresses.spans[0][0], addresses.spans[-1][1]
+    cuts = {c for lo, hi in (*nets, *views) for c in (lo, hi + 1) if low < c <= high}
+    edges = sorted({lo for lo, _ in addresses} | {hi + 1 for _, hi in addresses} | cuts)
+    groups: dict[Hashable, int] = {}
+    for lo in edges:
+        if lo not in addresses:
+            continue
+        owners = tuple(v.name for v in world.owners(lo))
+        inside = tuple(a <= lo <= b for a, b in nets)
+        groups.setdefault((owners, inside), lo)
+    return [_address(a) for a in groups.values()]
+
+
+def _address(value: int) -> Placed:
+    return Placed(Peer(PeerKind.CIDR, addr.show_address(value)), value)
+
+
+def _rule_nets(world: World) -> Iterable[Span]:
+    for policy in world.policies:
+        for rule in (*policy.ingress, *policy.egress):
+            for side in (rule.source, rule.destination):
+                for nets in (side.nets, side.not_nets):
+                    yield from (nets.spans if nets is not None else ())
+
+
+def _counterexample(a: Placed, b: Placed, packet: int, outcome: Outcome) -> Counterexample:
+    verdict = outcome.verdict(packet)
+    return Counterexample(_show(a), _show(b), packet, verdict, _deciding(outcome, packet, verdict))
+
+
+def _show(placed: Placed) -> str:
+    if placed.peer.kind is PeerKind.CIDR:
+        return placed.peer.name
+    return f"{placed.peer.kind} {placed.peer.name}"
+
+
+def _deciding(outcome: Outcome, packet: int, verdict: Verdict) -> str:
+    if verdict is Verdict.UNKNOWN:
+        return "; ".join(outcome.missing(packet)) or "the repository does not say"
+    steps = [s for s in outcome.steps(packet) if s.verdict is verdict]
+    return _who(steps[0]) if steps else str(verdict)
+
+
+def _who(step: Step) -> str:
+    if step.policy:
+        rule = f" {step.rule}" if step.rule else ""
+        where = f", {step.origin}" if step.origin else ""
+        return f"{step.policy}{rule}{where} ({step.hop})"
+    return f"{step.by}: {step.detail} ({step.hop})"

@@ -224,6 +224,7 @@ class Stop(StrEnum):
     """Why the executor stopped before the end of the plan, marked where it happened."""
 
     INVALID = "invalid"  # the input has errors: nothing written
+    CHECKS = "checks"  # a ConnectivityCheck fails on a state of the apply: nothing written
     CONFLICT = "conflict"  # objects exist that we do not manage: nothing written
     REJECTED = "rejected"  # the API server refused the server-side dry-run: nothing written
     FAILED = "failed"  # a write failed: the writes before it are done, the rest skipped

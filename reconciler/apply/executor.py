@@ -63,7 +63,9 @@ def execute(
     """Each Change's `desired.body` is what gets applied (cluster flavour, labelled)."""
     blocked = _blocked(plan)
     if blocked:
-        stop = Stop.INVALID if plan.errors else Stop.CONFLICT
+        stop = (
+            Stop.INVALID if plan.errors else Stop.CHECKS if plan.failing_checks else Stop.CONFLICT
+        )
         return ApplyResult(plan, skipped=_writes(plan), notes=(blocked,), stopped=stop)
     rejected = _dry_run(target, plan)
     if rejected or dry_run:
@@ -80,6 +82,12 @@ def execute(
 def _blocked(plan: Plan) -> str:
     if plan.errors:
         return f"{len(plan.errors)} error(s) in the input: nothing written, nothing pruned"
+    failing = plan.failing_checks
+    if failing:
+        names = ", ".join(c.name for c in failing)
+        return (
+            f"{len(failing)} connectivity check(s) fail ({names}): nothing written, nothing pruned"
+        )
     conflicts = plan.count(Action.CONFLICT)
     if conflicts:
         return (

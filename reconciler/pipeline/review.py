@@ -15,6 +15,7 @@ from reconciler import pipeline
 from reconciler.cluster.client import Cluster
 from reconciler.generate import Namespace, Node
 from reconciler.model import Action, Plan, Resource
+from reconciler.observe import Observed
 from reconciler.plan import Desired, Live, make_plan
 from reconciler.plan.fields import fields_v1_for
 from reconciler.report.pr import OFFLINE, PrReport, as_pr_changes, compare
@@ -43,22 +44,29 @@ def live_report(
     )
 
 
-def offline_report(
-    *,
+def offline_against(
     head: pipeline.Rendered,
     base: pipeline.Rendered,
     settings: pipeline.Settings,
-    base_ref: str = "",
-    target: str = "",
-    nodes: Sequence[Node] | None = None,
-    namespaces: Sequence[Namespace] | None = None,
-) -> PrReport:
+    inventory: pipeline.Inventory | None = None,
+) -> Plan:
     """No cluster: the head against the base render, as if we had applied the base.
 
     Each side goes through `pipeline.plan_offline` (the bodies we would apply, templates
-    handled as `plan --offline` does); the base's bodies then play the live objects."""
-    head_bodies = pipeline.plan_offline(head, settings, nodes=nodes, namespaces=namespaces)
-    base_bodies = pipeline.plan_offline(base, settings, nodes=nodes, namespaces=namespaces)
+    handled as `plan --offline` does); the base's bodies then play the live objects, and
+    the start of the head's ConnectivityChecks."""
+    return _offline_plans(head, base, settings, inventory or pipeline.Inventory())[0]
+
+
+def _offline_plans(
+    head: pipeline.Rendered,
+    base: pipeline.Rendered,
+    settings: pipeline.Settings,
+    inventory: pipeline.Inventory,
+) -> tuple[Plan, Plan]:
+    given = inventory.kwargs()
+    head_bodies = pipeline.plan_offline(replace(head, checks=()), settings, **given)
+    base_bodies = pipeline.plan_offline(replace(base, checks=()), settings, **given)
     manager = settings.options.field_manager
     plan = make_plan(
         revision=head.revision,
@@ -68,6 +76,26 @@ def offline_report(
         target=OFFLINE,
         findings=head_bodies.findings,
     )
+    facts = inventory.facts(settings.calico)
+    start = pipeline.offline_firewall(facts, list(_bodies(base_bodies)))
+    observed = Observed(facts, firewall=start)
+    return pipeline.check(plan, head.checks, observed, settings), base_bodies
+
+
+def offline_report(
+    *,
+    head: pipeline.Rendered,
+    base: pipeline.Rendered,
+    settings: pipeline.Settings,
+    base_ref: str = "",
+    target: str = "",
+    nodes: Sequence[Node] | None = None,
+    namespaces: Sequence[Namespace] | None = None,
+    inventory: pipeline.Inventory | None = None,
+) -> PrReport:
+    """`offline_against`, as a PR report (drift is not checked offline)."""
+    given = inventory or pipeline.Inventory(nodes=nodes, namespaces=namespaces)
+    plan, base_bodies = _offline_plans(head, base, settings, given)
     changes = tuple(
         replace(c, reason=_OFFLINE_REASONS.get(c.action, c.reason))
         for c in as_pr_changes(plan.changes)

@@ -11,7 +11,7 @@ endpoint of another node, a network set away from its addresses change nothing).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from reconciler.connectivity import CompileError, Facts, Flavour, World
 from reconciler.connectivity import checks as cc
@@ -22,7 +22,7 @@ from reconciler.connectivity.views import View
 from reconciler.connectivity.world import WorldBuilder
 from reconciler.generate.autohep import AutoHostEndpoints
 from reconciler.manifests.conncheck import ConnectivityCheck, at
-from reconciler.model import Change, CheckResult, Finding, Resource, Severity
+from reconciler.model import Change, CheckResult, Finding, Plan, Resource, Severity
 from reconciler.plan.steps import Step, steps
 
 Auto = Callable[[Sequence[Resource]], AutoHostEndpoints | None]
@@ -96,7 +96,7 @@ def _prepare(
         src, dst = cc.resolve(world, check.src), cc.resolve(world, check.dst)
         empty = [(n, e) for n, e in (("from", src), ("to", dst)) if e.empty]
         for name, _ in empty:
-            message = f"{name}: selects nothing in this cluster, so the check would check nothing"
+            message = "selects nothing in this cluster, so the check would check nothing"
             origin = at(check, ("spec", name))
             findings.append(Finding(Severity.ERROR, message, origin, check.ref, f"spec.{name}"))
         if empty:
@@ -224,3 +224,37 @@ def _reach(
         if compiled.node in check.nodes:
             nodes.add(compiled.node)
     return False
+
+
+def with_checks(
+    plan: Plan,
+    checks: Sequence[ConnectivityCheck],
+    *,
+    start: Sequence[Resource] | None,
+    facts: Facts | None,
+    flavour: Flavour,
+    auto: Auto,
+    skip: frozenset[str] = frozenset(),
+) -> Plan:
+    """The plan with every check's result, and an error for each check that cannot be
+    evaluated. `facts` None: no inventory (offline without --inventory), nothing to
+    evaluate on; `start` None: the start is unknown, an empty cluster stands in."""
+    if not checks:
+        return plan
+    if facts is None:
+        note = "not evaluated: no inventory (pass --inventory FILE offline)"
+        results = tuple(
+            CheckResult(c.name, True, origin=c.origin, skipped=c.name in skip, note=note)
+            for c in checks
+        )
+        return replace(plan, checks=results)
+    checked = run_checks(
+        checks,
+        start=start or (),
+        changes=plan.changes,
+        facts=facts,
+        flavour=flavour,
+        auto=auto,
+        skip=skip,
+    )
+    return replace(plan, checks=checked.results, findings=(*plan.findings, *checked.findings))

@@ -23,6 +23,7 @@ from reconciler.model import (
     Plan,
     Severity,
 )
+from reconciler.report import checks
 from reconciler.report.jsonout import change_entries, errors_first, join_path, jsonable
 
 WIDTH = 100  # longest value shown on one line before it is expanded or elided
@@ -60,6 +61,7 @@ def render_text(plan: Plan, *, color: bool = False, result: ApplyResult | None =
     if not changes and not plan.errors:
         blocks.append("No changes: the cluster matches the repository.")
     blocks.extend(_findings(plan.findings, paint))
+    blocks.extend(checks.text_blocks(plan))
     blocks.append(_summary(plan, result, paint))
     return "\n\n".join(b for b in blocks if b) + "\n"
 

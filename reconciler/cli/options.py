@@ -86,7 +86,7 @@ def parse_check_name(text: str) -> str:
     """A ConnectivityCheck's metadata.name (a DNS-1123 subdomain)."""
     problem = dns_subdomain(text)
     if problem:
-        raise ValueError(f"--skip-checks: {problem}")
+        raise ValueError(problem)
     return text
 
 

@@ -25,6 +25,10 @@ from reconciler.manifests.conncheck import ConnectivityCheck, at
 from reconciler.model import Change, CheckResult, Finding, Plan, Resource, Severity
 from reconciler.plan.steps import Step, steps
 
+_MIDWAY = {
+    True: "holds in the desired state: only the apply order breaks it",
+    False: "fails in the desired state too",
+}
 Auto = Callable[[Sequence[Resource]], AutoHostEndpoints | None]
 _EVERYTHING = ("Tier", "KubeControllersConfiguration")  # can reorder or add any endpoint
 
@@ -45,6 +49,7 @@ class _Check:
     dst: cc.Resolved
     at_start: bool = True  # held at the start
     broken: tuple[str, cc.Counterexample] | None = None
+    desired_holds: bool | None = None  # when it breaks mid-way: does the end state hold?
     hosts: tuple[View, ...] = ()  # host endpoints on its nodes, in the last world built
     nodes: frozenset[str] = field(default_factory=frozenset)
     pods: tuple[View, ...] = ()  # its pods, and the pods inside its CIDR ends
@@ -157,10 +162,14 @@ class _Runner:
             if check.broken is not None and check.broken[0] == last.label:
                 check.broken = (f"desired state ({last.label})", check.broken[1])
         waiting = [c for c in self.checks if not c.at_start]
-        world = self._world(last) if waiting else None
+        midway = [c for c in self.checks if c.broken and not c.broken[0].startswith("desired")]
+        world = self._world(last) if waiting or midway else None
         for check in waiting:
             found = self._evaluate(world, check, None) if world is not None else None
             check.broken = ("desired state", found) if found is not None else None
+        for check in midway:
+            if world is not None:
+                check.desired_holds = self._evaluate(world, check, None) is None
 
     def _world(self, step: Step) -> World | None:
         try:
@@ -182,6 +191,8 @@ class _Runner:
             return CheckResult(check.name, True, origin=check.origin, skipped=skipped, note=note)
         state, example = found.broken
         note = "" if found.at_start else "already broken before this plan"
+        if found.desired_holds is not None:
+            note = _MIDWAY[found.desired_holds]
         return CheckResult(check.name, False, state, str(example), check.origin, skipped, note)
 
 

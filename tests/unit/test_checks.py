@@ -252,7 +252,7 @@ def test_property_matches_evaluating_every_address(
         f'  ports: ["{port_text}"]\n  expect: {expect}\n'
     )
     want = Verdict.ALLOW if expect == "allow" else Verdict.DENY
-    base = int.from_bytes(bytes(map(int, cidr.split("/")[0].split("."))), "big")
+    base = int.from_bytes(bytes(map(int, cidr.split("/", maxsplit=1)[0].split("."))), "big")
     brute = all(
         evaluate(
             w,

@@ -74,9 +74,15 @@ PLAN_VALUES = [
     ["--max-prune", ""],
     ["--calico-version", "x"],
     ["--calico-version", "3"],
+    ["--skip-checks", "Not A Name"],
 ]
 MALFORMED = {
-    "plan": [*PLAN_VALUES, ["-o", "yaml"], ["--offline", "--nodes-file", "/nonexistent"]],
+    "plan": [
+        *PLAN_VALUES,
+        ["-o", "yaml"],
+        ["--offline", "--nodes-file", "/nonexistent"],
+        ["--offline", "--base", "/nonexistent"],
+    ],
     "apply": [*PLAN_VALUES, ["-o", "yaml"]],
     "report": [
         *PLAN_VALUES,

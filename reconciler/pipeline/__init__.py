@@ -41,6 +41,7 @@ from reconciler.observe.connectivity import Live as Firewall
 from reconciler.observe.connectivity import read_cluster as read_firewall
 from reconciler.plan import Desired, Live, PlanOptions, make_plan
 from reconciler.plan.checks import with_checks
+from reconciler.plan.steps import identity
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,12 +246,19 @@ def check(
     return with_checks(
         plan,
         checks,
-        start=firewall.objects if firewall else None,
+        start=_with_origins(firewall.objects, plan) if firewall else None,
         facts=firewall.facts if firewall else None,
         flavour=ConnectivityFlavour(settings.calico),
         auto=lambda resources: _auto(_repo_kcc(resources), live_kcc),
         skip=settings.skip_checks,
     )
+
+
+def _with_origins(live: Sequence[Resource], plan: Plan) -> list[Resource]:
+    """Live objects the plan leaves unchanged, as the repo has them: the same object, with
+    its file:line for the counterexamples that name it."""
+    same = {identity(c.ref): c.desired for c in plan.changes if c.action is Action.UNCHANGED}
+    return [same.get(identity(r.ref)) or r for r in live]
 
 
 def expand_templates(rendered: Rendered, facts: Facts) -> Rendered:

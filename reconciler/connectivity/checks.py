@@ -14,7 +14,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, replace
 
 from reconciler.connectivity import addresses as addr
-from reconciler.connectivity.classes import peer_classes
+from reconciler.connectivity.classes import signatures
 from reconciler.connectivity.flows import Peer, PeerKind, Placed, flow
 from reconciler.connectivity.hops import Engine
 from reconciler.connectivity.intervals import EMPTY, IntervalSet, Span
@@ -122,29 +122,32 @@ def failure(
     return None
 
 
+_DIRECT = 256  # up to this many pairs, evaluating each is cheaper than classing them
+
+
 def _pairs(
     engine: Engine, src: Resolved, dst: Resolved, touched: Callable[[Placed], bool] | None
 ) -> Iterable[tuple[Placed, Placed]]:
     """One concrete pair per (source class, destination class, same node) that occurs."""
-    classes = _class_of(engine)
     sources = list(src.members) + _atoms(engine.world, src.addresses)
     targets = list(dst.members) + _atoms(engine.world, dst.addresses)
-    seen: set[Hashable] = set()
-    for a, b in itertools.product(sources, targets):
-        if a.peer == b.peer or (touched is not None and not (touched(a) or touched(b))):
-            continue
-        key = (classes(a), classes(b), a.node == b.node if a.node and b.node else None)
-        if key not in seen:
-            seen.add(key)
-            yield a, b
+    pairs = [
+        (a, b)
+        for a, b in itertools.product(sources, targets)
+        if a.peer != b.peer and (touched is None or touched(a) or touched(b))
+    ]
+    if len(pairs) <= _DIRECT:
+        return pairs
+    keys = signatures([engine], (*src.members, *dst.members))
+    seen: dict[Hashable, tuple[Placed, Placed]] = {}
+    for a, b in pairs:
+        key = (_key(keys, a), _key(keys, b), a.node == b.node if a.node and b.node else None)
+        seen.setdefault(key, (a, b))
+    return list(seen.values())
 
 
-def _class_of(engine: Engine) -> Callable[[Placed], Hashable]:
-    index: dict[Peer, int] = {}
-    for i, found in enumerate(peer_classes([engine])):
-        for member in found.members:
-            index[member.peer] = i
-    return lambda p: index.get(p.peer, ("address", p.address))
+def _key(keys: dict[Peer, Hashable], placed: Placed) -> Hashable:
+    return keys.get(placed.peer, ("address", placed.address))
 
 
 def _atoms(world: World, addresses: IntervalSet) -> list[Placed]:

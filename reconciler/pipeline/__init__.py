@@ -15,6 +15,8 @@ settings)` plans against facts from anywhere (offline: `observe.offline_facts`).
 
 from __future__ import annotations
 
+import itertools
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,8 +30,11 @@ from reconciler.apply.executor import Progress
 from reconciler.calico.flavour import Flavour
 from reconciler.cluster.client import Cluster
 from reconciler.cluster.types import Types
+from reconciler.connectivity import Diff as ConnectivityDiff
 from reconciler.connectivity import Facts as ConnectivityFacts
 from reconciler.connectivity import Flavour as ConnectivityFlavour
+from reconciler.connectivity import diff as connectivity_diff
+from reconciler.connectivity.world import WorldBuilder
 from reconciler.generate.inventory import Pod, ServiceAccount
 from reconciler.kinds import group_kind_of
 from reconciler.manifests import load_dir
@@ -40,8 +45,8 @@ from reconciler.observe import Facts, Observed
 from reconciler.observe.connectivity import Live as Firewall
 from reconciler.observe.connectivity import read_cluster as read_firewall
 from reconciler.plan import Desired, Live, PlanOptions, make_plan
-from reconciler.plan.checks import with_checks
-from reconciler.plan.steps import identity
+from reconciler.plan.checks import Auto, with_checks
+from reconciler.plan.steps import identity, steps
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,16 +247,39 @@ def check(
 ) -> Plan:
     """Every ConnectivityCheck on every state the plan's apply passes through."""
     firewall = observed.firewall
-    live_kcc = observed.facts.kube_controllers
     return with_checks(
         plan,
         checks,
         start=_with_origins(firewall.objects, plan) if firewall else None,
         facts=firewall.facts if firewall else None,
         flavour=ConnectivityFlavour(settings.calico),
-        auto=lambda resources: _auto(_repo_kcc(resources), live_kcc),
+        auto=auto_of(observed),
         skip=settings.skip_checks,
     )
+
+
+def auto_of(observed: Observed) -> Auto:
+    """Calico's automatic host endpoints setting of a state: its own KubeControllers-
+    Configuration `default` if it holds one, else the cluster's."""
+    live_kcc = observed.facts.kube_controllers
+    return lambda resources: _auto(_repo_kcc(resources), live_kcc)
+
+
+def flows(
+    observed: Observed, plans: Sequence[Plan], settings: Settings
+) -> list[ConnectivityDiff] | None:
+    """Every flow whose verdict differs between consecutive states: the start (live, or the
+    base render offline), then each plan's end state. None when the firewall was not read
+    (no ConnectivityCheck in the repo) or offline without an inventory."""
+    firewall = observed.firewall
+    if firewall is None:
+        return None
+    builder = WorldBuilder(firewall.facts, flavour=ConnectivityFlavour(settings.calico))
+    auto = auto_of(observed)
+    states: list[Sequence[Resource]] = [firewall.objects]
+    states += [deque(steps(firewall.objects, p.changes), maxlen=1)[0].resources for p in plans]
+    worlds = [builder.build(state, auto=auto(state)) for state in states]
+    return [connectivity_diff(a, b) for a, b in itertools.pairwise(worlds)]
 
 
 def _with_origins(live: Sequence[Resource], plan: Plan) -> list[Resource]:

@@ -39,9 +39,14 @@ def live_report(
     """Both plans against one read of the live cluster: reads only (discovery, GET, LIST)."""
     observed, intents = pipeline.observe(cluster, [head, base], settings)
     head_plan, base_plan = (pipeline.decide(i, observed, settings).plan for i in intents)
-    return compare(
+    report = compare(
         head_plan, base_plan, target=target or cluster.name or "cluster", base_ref=base_ref
     )
+    found = pipeline.flows(observed, [base_plan, head_plan], settings)
+    if found is None:
+        return report
+    drift, moved = found  # live -> base is drift; base -> head is this PR
+    return replace(report, flows=moved, drift_flows=drift)
 
 
 def offline_against(
@@ -63,7 +68,7 @@ def _offline_plans(
     base: pipeline.Rendered,
     settings: pipeline.Settings,
     inventory: pipeline.Inventory,
-) -> tuple[Plan, Plan]:
+) -> tuple[Plan, Plan, Observed]:
     given = inventory.kwargs()
     head_bodies = pipeline.plan_offline(replace(head, checks=()), settings, **given)
     base_bodies = pipeline.plan_offline(replace(base, checks=()), settings, **given)
@@ -79,7 +84,7 @@ def _offline_plans(
     facts = inventory.facts(settings.calico)
     start = pipeline.offline_firewall(facts, list(_bodies(base_bodies)))
     observed = Observed(facts, firewall=start)
-    return pipeline.check(plan, head.checks, observed, settings), base_bodies
+    return pipeline.check(plan, head.checks, observed, settings), base_bodies, observed
 
 
 def offline_report(
@@ -95,7 +100,8 @@ def offline_report(
 ) -> PrReport:
     """`offline_against`, as a PR report (drift is not checked offline)."""
     given = inventory or pipeline.Inventory(nodes=nodes, namespaces=namespaces)
-    plan, base_bodies = _offline_plans(head, base, settings, given)
+    plan, base_bodies, observed = _offline_plans(head, base, settings, given)
+    found = pipeline.flows(observed, [plan], settings)
     changes = tuple(
         replace(c, reason=_OFFLINE_REASONS.get(c.action, c.reason))
         for c in as_pr_changes(plan.changes)
@@ -108,6 +114,7 @@ def offline_report(
         base_ref,
         changes,
         base_errors=len(base_bodies.errors),
+        flows=found[0] if found else None,
     )
 
 

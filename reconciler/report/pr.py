@@ -32,8 +32,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from reconciler.applyset import PART_OF
+from reconciler.connectivity import Diff
 from reconciler.model import Action, Change, DiffEntry, ObjectRef, Plan, Revision
 from reconciler.plan.planner import REASONS
+from reconciler.report import checks, flows
 from reconciler.report.markdown import (
     Section,
     code_span,
@@ -101,6 +103,8 @@ class PrReport:
     kept: tuple[Kept, ...] = ()
     drift: tuple[Change, ...] = ()
     base_errors: int = 0  # validation errors of the base branch: drift cannot be told apart
+    flows: Diff | None = None  # the engine's diff base -> head (None: not computed)
+    drift_flows: Diff | None = None  # live -> base, online: what drift does to traffic
 
     @property
     def offline(self) -> bool:
@@ -202,7 +206,7 @@ def _writes(change: Change) -> bool:
 
 def exit_code(report: PrReport, *, fail_on_drift: bool = False) -> int:
     """As `plan`: 2 invalid head, 1 this PR changes the cluster (or drift, when asked), 0."""
-    if report.head.errors:
+    if report.head.errors or report.head.failing_checks:
         return EXIT_ERROR
     if report.has_changes or (fail_on_drift and report.drift):
         return EXIT_CHANGES
@@ -218,6 +222,7 @@ def render_report(
     """The comment body: title, this PR's changes, what it keeps, then drift; fits max_chars."""
     sections = [
         Section(head=tuple(_title(report, marker))),
+        *_top(report),
         _pr_section(report),
         *([Section(head=(_kept_block(report),))] if report.kept else []),
         _drift_section(report),
@@ -225,6 +230,17 @@ def render_report(
     limit = f"{forge}'s comment size limit" if forge else "the size limit"
     tail = f"omitted to stay under {limit} ({max_chars:,} characters); {_FULL_REPORT}"
     return fit(sections, max_chars=max_chars, note_tail=tail)
+
+
+def _top(report: PrReport) -> Iterator[Section]:
+    """What the change means before what it edits: failing (and skipped) checks, then the
+    flows it opens and closes."""
+    failing = checks.markdown_section(report.head)
+    if failing:
+        yield Section(head=(failing,))
+    moved = flows.section(report.flows, report.drift_flows)
+    if moved:
+        yield Section(head=(moved,))
 
 
 def _title(report: PrReport, marker: str) -> Iterator[str]:

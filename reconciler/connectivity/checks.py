@@ -109,10 +109,27 @@ def failure(
     dst: Resolved,
     *,
     touched: Callable[[Placed], bool] | None = None,
+    previous: Engine | None = None,
 ) -> Counterexample | None:
     """The first flow that breaks the check in `world`, or None when it holds. `touched`:
-    only pairs with an end it accepts are evaluated (the others are known unchanged)."""
+    only pairs with an end it accepts are evaluated (the others are known unchanged).
+    `previous`: an engine of an earlier state, whose work is reused where still valid."""
     engine = Engine(restricted(world, src, dst))
+    if previous is not None:
+        engine.reuse(previous)
+    return failure_on(engine, check, packets, src, dst, touched=touched)
+
+
+def failure_on(
+    engine: Engine,
+    check: ConnectivityCheck,
+    packets: IntervalSet,
+    src: Resolved,
+    dst: Resolved,
+    *,
+    touched: Callable[[Placed], bool] | None = None,
+) -> Counterexample | None:
+    """`failure`, on an engine over the check's restricted world."""
     for a, b in _pairs(engine, src, dst, touched):
         outcome = flow(engine, a, b, packets).combined
         wanted = outcome.allow if check.expect is Expect.ALLOW else outcome.deny
@@ -131,23 +148,31 @@ def _pairs(
     """One concrete pair per (source class, destination class, same node) that occurs."""
     sources = list(src.members) + _atoms(engine.world, src.addresses)
     targets = list(dst.members) + _atoms(engine.world, dst.addresses)
-    pairs = [
-        (a, b)
-        for a, b in itertools.product(sources, targets)
-        if a.peer != b.peer and (touched is None or touched(a) or touched(b))
-    ]
-    if len(pairs) <= _DIRECT:
-        return pairs
+    hit_src = [touched is None or touched(a) for a in sources]
+    hit_dst = [touched is None or touched(b) for b in targets]
+    count = sum(hit_src) * len(targets) + len(sources) * sum(hit_dst)
+    if count <= _DIRECT:
+        return [
+            (a, b)
+            for (a, ta), (b, tb) in itertools.product(
+                zip(sources, hit_src, strict=True), zip(targets, hit_dst, strict=True)
+            )
+            if a.peer != b.peer and (ta or tb)
+        ]
     keys = signatures([engine], (*src.members, *dst.members))
+    src_keys = [_key(keys, a) for a in sources]
+    dst_keys = [_key(keys, b) for b in targets]
     seen: dict[Hashable, tuple[Placed, Placed]] = {}
-    for a, b in pairs:
-        key = (_key(keys, a), _key(keys, b), a.node == b.node if a.node and b.node else None)
-        seen.setdefault(key, (a, b))
+    for a, ka, ta in zip(sources, src_keys, hit_src, strict=True):
+        for b, kb, tb in zip(targets, dst_keys, hit_dst, strict=True):
+            if (ta or tb) and a.peer != b.peer:
+                same = a.node == b.node if a.node and b.node else None
+                seen.setdefault((ka, kb, same), (a, b))
     return list(seen.values())
 
 
-def _key(keys: dict[Peer, Hashable], placed: Placed) -> Hashable:
-    return keys.get(placed.peer, ("address", placed.address))
+def _key(keys: dict[Peer, int], placed: Placed) -> Hashable:
+    return keys.get(placed.peer, (1 << 130) + placed.address)  # never a class number
 
 
 def _atoms(world: World, addresses: IntervalSet) -> list[Placed]:

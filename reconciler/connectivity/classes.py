@@ -60,16 +60,20 @@ def peer_classes(engines: Sequence[Engine]) -> list[PeerClass]:
     return out
 
 
-def signatures(engines: Sequence[Engine], members: Iterable[Placed]) -> dict[Peer, Hashable]:
-    """The class of each given pod or node, as a key: members with equal keys get equal
-    verdicts (per topology). What peer_classes groups by, for a few members only."""
+def signatures(engines: Sequence[Engine], members: Iterable[Placed]) -> dict[Peer, int]:
+    """The class of each given pod or node, as a number: members with equal numbers get
+    equal verdicts (per topology). What peer_classes groups by, for a few members only."""
     index = _Index(engines)
-    out: dict[Peer, Hashable] = {}
+    classes: dict[Hashable, int] = {}
+    out: dict[Peer, int] = {}
     for member in members:
         if member.pod is not None:
-            out[member.peer] = ("pod", index.pod_signature(member))
+            found: Hashable = ("pod", index.pod_signature(member))
         elif member.peer.kind is PeerKind.NODE:
-            out[member.peer] = ("node", index.node_signature(member))
+            found = ("node", index.node_signature(member))
+        else:
+            continue
+        out[member.peer] = classes.setdefault(found, len(classes))
     return out
 
 

@@ -98,6 +98,7 @@ class WorldBuilder:
         self.pods = tuple(_pods(facts, self.namespaces))
         # id(resource) -> (the resource, kept alive so the id stays its own; compiled value)
         self._compiled: dict[int, tuple[Resource, object]] = {}
+        self._policies: tuple[Policy, ...] = ()  # the last build's, reused while unchanged
 
     def compiled(self, resource: Resource) -> object:
         """The object as the world holds it: a Policy, Tier, host endpoint or set View."""
@@ -124,10 +125,14 @@ class WorldBuilder:
         tiers = {**BUILTIN_TIERS, **{r.ref.name: self._tier(r) for r in _kind(found, ("Tier",))}}
         policies = [self._policy(r) for r in _kind(found, _POLICY_KINDS)]
         policies.sort(key=lambda p: p.sort_key(tiers))
+        same = len(policies) == len(self._policies) and all(
+            a is b for a, b in zip(policies, self._policies, strict=True)
+        )
+        self._policies = self._policies if same else tuple(policies)
         hosts = [self._view(r) for r in _kind(found, ("HostEndpoint",))]
         hosts += _auto_hosts(self.facts.nodes, auto, {h.name for h in hosts})
         return World(
-            policies=tuple(policies),
+            policies=self._policies,
             tiers=tiers,
             pods=self.pods,
             hosts=tuple(sorted(hosts, key=lambda h: h.name)),

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from reconciler.connectivity import CompileError, Facts, Flavour, World
 from reconciler.connectivity import checks as cc
 from reconciler.connectivity.flows import Placed
+from reconciler.connectivity.hops import Engine
 from reconciler.connectivity.intervals import IntervalSet
 from reconciler.connectivity.rules import Policy
 from reconciler.connectivity.views import View
@@ -129,6 +130,7 @@ class _Runner:
         self.by_name = {c.check.name: c for c in checks}
         self.count = 0
         self.evaluated = 0
+        self.engine: Engine | None = None  # the last one used: its work carries over
 
     def run(self, world: World, first: Step, rest: Iterable[Step]) -> None:
         for check in self.checks:
@@ -181,7 +183,13 @@ class _Runner:
         self, world: World, check: _Check, touched: Callable[[Placed], bool] | None
     ) -> cc.Counterexample | None:
         self.evaluated += 1
-        return cc.failure(world, check.check, check.packets, check.src, check.dst, touched=touched)
+        engine = Engine(cc.restricted(world, check.src, check.dst))
+        if self.engine is not None:
+            engine.reuse(self.engine)
+        self.engine = engine
+        return cc.failure_on(
+            engine, check.check, check.packets, check.src, check.dst, touched=touched
+        )
 
     def result(self, check: ConnectivityCheck, skip: frozenset[str]) -> CheckResult:
         found = self.by_name[check.name]

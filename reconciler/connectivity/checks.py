@@ -159,7 +159,11 @@ def _pairs(
             )
             if a.peer != b.peer and (ta or tb)
         ]
-    keys = signatures([engine], (*src.members, *dst.members))
+    members = (*src.members, *dst.members)
+    keys: dict[Peer, Hashable] = dict(_node_keys(engine, members))
+    pods = [m for m in members if m.pod is not None]
+    if pods:
+        keys.update(signatures([engine], pods))
     src_keys = [_key(keys, a) for a in sources]
     dst_keys = [_key(keys, b) for b in targets]
     seen: dict[Hashable, tuple[Placed, Placed]] = {}
@@ -171,7 +175,41 @@ def _pairs(
     return list(seen.values())
 
 
-def _key(keys: dict[Peer, int], placed: Placed) -> Hashable:
+def _node_keys(engine: Engine, members: Iterable[Placed]) -> dict[Peer, Hashable]:
+    """A class key for each node, from what its flows read: its host endpoints and the
+    views owning its address (labels, profiles, interface, named ports), and which rule
+    nets hold its address. Equal keys, equal verdicts; far cheaper than matching every
+    selector of every policy against every node (the states of one apply differ little)."""
+    hosts: dict[str, list[View]] = {}
+    for host in engine.world.hosts:
+        hosts.setdefault(host.node, []).append(host)
+    nets = sorted(set(_rule_nets(engine.world)))
+    out: dict[Peer, Hashable] = {}
+    for member in members:
+        if member.peer.kind is not PeerKind.NODE:
+            continue
+        mine = tuple(sorted((_view_key(h) for h in hosts.get(member.node, ())), key=repr))
+        owners = tuple(sorted((_view_key(v) for v in engine.owners(member.address)), key=repr))
+        inside = tuple(lo <= member.address <= hi for lo, hi in nets)
+        out[member.peer] = ("node", mine, owners, inside, addr.version(member.address))
+    return out
+
+
+def _view_key(view: View) -> Hashable:
+    ns = None if view.ns_labels is None else tuple(sorted(view.ns_labels.items()))
+    labels = tuple(sorted(view.labels.items()))
+    return (
+        str(view.kind),
+        view.namespace,
+        labels,
+        ns,
+        view.profiles,
+        view.interface,
+        view.named_ports,
+    )
+
+
+def _key(keys: dict[Peer, Hashable], placed: Placed) -> Hashable:
     return keys.get(placed.peer, (1 << 130) + placed.address)  # never a class number
 
 

@@ -15,7 +15,6 @@ settings)` plans against facts from anywhere (offline: `observe.offline_facts`).
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -30,10 +29,9 @@ from reconciler.apply.executor import Progress
 from reconciler.calico.flavour import Flavour
 from reconciler.cluster.client import Cluster
 from reconciler.cluster.types import Types
-from reconciler.connectivity import Diff as ConnectivityDiff
 from reconciler.connectivity import Facts as ConnectivityFacts
 from reconciler.connectivity import Flavour as ConnectivityFlavour
-from reconciler.connectivity import diff as connectivity_diff
+from reconciler.connectivity import World
 from reconciler.connectivity.world import WorldBuilder
 from reconciler.generate.inventory import Pod, ServiceAccount
 from reconciler.kinds import group_kind_of
@@ -265,12 +263,10 @@ def auto_of(observed: Observed) -> Auto:
     return lambda resources: _auto(_repo_kcc(resources), live_kcc)
 
 
-def flows(
-    observed: Observed, plans: Sequence[Plan], settings: Settings
-) -> list[ConnectivityDiff] | None:
-    """Every flow whose verdict differs between consecutive states: the start (live, or the
-    base render offline), then each plan's end state. None when the firewall was not read
-    (no ConnectivityCheck in the repo) or offline without an inventory."""
+def worlds(observed: Observed, plans: Sequence[Plan], settings: Settings) -> list[World] | None:
+    """What the connectivity engine sees in the start state (live, or the base render
+    offline) and at the end of each plan. None when the firewall was not read (no
+    ConnectivityCheck in the repo) or offline without an inventory."""
     firewall = observed.firewall
     if firewall is None:
         return None
@@ -278,8 +274,7 @@ def flows(
     auto = auto_of(observed)
     states: list[Sequence[Resource]] = [firewall.objects]
     states += [deque(steps(firewall.objects, p.changes), maxlen=1)[0].resources for p in plans]
-    worlds = [builder.build(state, auto=auto(state)) for state in states]
-    return [connectivity_diff(a, b) for a, b in itertools.pairwise(worlds)]
+    return [builder.build(state, auto=auto(state)) for state in states]
 
 
 def _with_origins(live: Sequence[Resource], plan: Plan) -> list[Resource]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from reconciler import pipeline
 from reconciler.cluster.client import Cluster
+from reconciler.connectivity import diff
 from reconciler.generate import Namespace, Node
 from reconciler.model import Action, Plan, Resource
 from reconciler.observe import Observed
@@ -42,11 +43,11 @@ def live_report(
     report = compare(
         head_plan, base_plan, target=target or cluster.name or "cluster", base_ref=base_ref
     )
-    found = pipeline.flows(observed, [base_plan, head_plan], settings)
+    found = pipeline.worlds(observed, [base_plan, head_plan], settings)
     if found is None:
         return report
-    drift, moved = found  # live -> base is drift; base -> head is this PR
-    return replace(report, flows=moved, drift_flows=drift)
+    live, base_world, head_world = found  # base -> live is the drift; base -> head the PR
+    return replace(report, flows=diff(base_world, head_world), drift_flows=diff(base_world, live))
 
 
 def offline_against(
@@ -101,7 +102,7 @@ def offline_report(
     """`offline_against`, as a PR report (drift is not checked offline)."""
     given = inventory or pipeline.Inventory(nodes=nodes, namespaces=namespaces)
     plan, base_bodies, observed = _offline_plans(head, base, settings, given)
-    found = pipeline.flows(observed, [plan], settings)
+    found = pipeline.worlds(observed, [plan], settings)
     changes = tuple(
         replace(c, reason=_OFFLINE_REASONS.get(c.action, c.reason))
         for c in as_pr_changes(plan.changes)
@@ -114,7 +115,7 @@ def offline_report(
         base_ref,
         changes,
         base_errors=len(base_bodies.errors),
-        flows=found[0] if found else None,
+        flows=diff(*found) if found else None,
     )
 
 

@@ -8,8 +8,12 @@ from typing import Any
 
 import pytest
 
+from reconciler import pipeline
 from reconciler.cluster.client import Cluster
-from reconciler.model import Stop
+from reconciler.connectivity import Verdict
+from reconciler.model import Revision, Stop
+from reconciler.pipeline.review import live_report
+from reconciler.report.pr import render_report
 from tests.audit import AuditLog
 from tests.cluster.engine import Repo, reconcile
 from tests.cluster.flavours import Plane, audit, cluster, plane
@@ -152,3 +156,41 @@ def test_checks_start_from_the_live_state_including_objects_we_do_not_manage(
     (failed,) = plan.failing_checks
     assert f"{uid}-theirs" in failed.counterexample
     assert result.stopped is Stop.CHECKS
+
+
+def test_the_pr_report_shows_what_drift_does_to_traffic(
+    cluster: Cluster, repo: Repo, uid: str, nodes: list[str], plane: Plane
+) -> None:
+    """Someone opens tcp/5432 from anywhere to the nodes by hand: the report says so, as
+    drift, apart from this pull request's flows (none here)."""
+    repo.write("checks.yaml", check(uid, 2222))
+    repo.write(
+        "fw.yaml",
+        policy(uid, "allow", 10, [admins(2222)]),
+        policy(uid, "drop", 20, [{"action": "Deny"}]),
+        *(hep(uid, n, f"10.99.{i}.1") for i, n in enumerate(nodes)),
+    )
+    _, result = reconcile(cluster, repo)
+    assert result.ok
+    by_hand = [
+        admins(2222),
+        {"action": "Allow", "protocol": "TCP", "destination": {"ports": [5432]}},
+    ]
+    cluster.request(
+        "PATCH",
+        plane.gnp.path("", plane.policy(f"{uid}-allow")),
+        verb="patch",
+        query={"fieldManager": "kubectl-patch"},
+        body={"spec": {"ingress": by_hand}},
+        content_type="application/merge-patch+json",
+    )
+    settings = repo.settings()
+    rendered = pipeline.render(repo.root, Revision("dir:test", str(repo.root)), settings)
+    report = live_report(cluster, head=rendered, base=rendered, settings=settings)
+    assert report.flows is not None and not report.flows.changes  # the PR changes no flow
+    assert report.drift_flows is not None
+    opened = [c for c in report.drift_flows.changes if c.after is Verdict.ALLOW]
+    assert opened and all("tcp/5432" in c.ports for c in opened)
+    body = render_report(report)
+    assert "**Already in the cluster, not from this pull request (drift):**" in body
+    assert "**Opens by hand" in body and "`tcp/5432`" in body

@@ -160,10 +160,12 @@ def _pairs(
             if a.peer != b.peer and (ta or tb)
         ]
     members = (*src.members, *dst.members)
-    keys: dict[Peer, Hashable] = dict(_node_keys(engine, members))
+    numbers: dict[Hashable, int] = {}  # small numbers hash fast: keys are compared a lot
+    keys = {p: numbers.setdefault(k, len(numbers)) for p, k in _node_keys(engine, members).items()}
     pods = [m for m in members if m.pod is not None]
     if pods:
-        keys.update(signatures([engine], pods))
+        found = signatures([engine], pods)
+        keys.update({p: numbers.setdefault(("pod", k), len(numbers)) for p, k in found.items()})
     src_keys = [_key(keys, a) for a in sources]
     dst_keys = [_key(keys, b) for b in targets]
     seen: dict[Hashable, tuple[Placed, Placed]] = {}
@@ -209,7 +211,7 @@ def _view_key(view: View) -> Hashable:
     )
 
 
-def _key(keys: dict[Peer, Hashable], placed: Placed) -> Hashable:
+def _key(keys: dict[Peer, int], placed: Placed) -> Hashable:
     return keys.get(placed.peer, (1 << 130) + placed.address)  # never a class number
 
 

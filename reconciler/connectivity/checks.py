@@ -166,15 +166,47 @@ def _pairs(
     if pods:
         found = signatures([engine], pods)
         keys.update({p: numbers.setdefault(("pod", k), len(numbers)) for p, k in found.items()})
-    src_keys = [_key(keys, a) for a in sources]
-    dst_keys = [_key(keys, b) for b in targets]
     seen: dict[Hashable, tuple[Placed, Placed]] = {}
-    for a, ka, ta in zip(sources, src_keys, hit_src, strict=True):
-        for b, kb, tb in zip(targets, dst_keys, hit_dst, strict=True):
-            if (ta or tb) and a.peer != b.peer:
-                same = a.node == b.node if a.node and b.node else None
-                seen.setdefault((ka, kb, same), (a, b))
+    chosen_src = [a for a, hit in zip(sources, hit_src, strict=True) if hit]
+    chosen_dst = [b for b, hit in zip(targets, hit_dst, strict=True) if hit]
+    for left, right in ((chosen_src, targets), (sources, chosen_dst)):
+        _representatives(_grouped(left, keys), _grouped(right, keys), seen)
     return list(seen.values())
+
+
+Groups = dict[Hashable, dict[str, list[Placed]]]  # class key -> node -> up to two members
+
+
+def _grouped(members: Iterable[Placed], keys: dict[Peer, int]) -> Groups:
+    out: Groups = {}
+    for member in members:
+        by_node = out.setdefault(_key(keys, member), {})
+        kept = by_node.setdefault(member.node, [])
+        if len(kept) < 2:  # two tell a same-node pair apart from an endpoint with itself
+            kept.append(member)
+    return out
+
+
+def _representatives(
+    left: Groups, right: Groups, seen: dict[Hashable, tuple[Placed, Placed]]
+) -> None:
+    """One pair per (class, class, same node) that occurs between two grouped sets. Across
+    nodes, the first two nodes of each side are enough to find a pair if one exists."""
+    for ka, nodes_a in left.items():
+        for kb, nodes_b in right.items():
+            combos = [(n, n) for n in nodes_a.keys() & nodes_b.keys() if n]
+            firsts = itertools.product(itertools.islice(nodes_a, 2), itertools.islice(nodes_b, 2))
+            combos += [(x, y) for x, y in firsts if not (x and x == y)]
+            for a_node, b_node in combos:
+                same = a_node == b_node if a_node and b_node else None
+                if (ka, kb, same) in seen:
+                    continue
+                found = (
+                    (a, b) for a in nodes_a[a_node] for b in nodes_b[b_node] if a.peer != b.peer
+                )
+                pair = next(found, None)
+                if pair is not None:
+                    seen[(ka, kb, same)] = pair
 
 
 def _node_keys(engine: Engine, members: Iterable[Placed]) -> dict[Peer, Hashable]:

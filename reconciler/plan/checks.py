@@ -208,7 +208,10 @@ class _Runner:
 
 
 def _touched(builder: WorldBuilder, check: _Check, step: Step) -> bool | Callable[[Placed], bool]:
-    """False: nothing of the check; True: anything; else which of its ends."""
+    """False: nothing of the check; True: anything; else which of its ends. A step that
+    does not say what it changed may have changed anything."""
+    if not step.changed:
+        return True
     nodes: set[str] = set()
     pods: set[str] = set()
     for before, after in step.changed:

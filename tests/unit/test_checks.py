@@ -21,11 +21,13 @@ from reconciler.connectivity import (
 )
 from reconciler.connectivity import checks as cc
 from reconciler.connectivity.packets import parse_packet as engine_port
+from reconciler.connectivity.world import WorldBuilder
 from reconciler.manifests import load_text
 from reconciler.manifests.conncheck import ConnectivityCheck, port
 from reconciler.model import Action, Change, ObjectRef, Resource, Severity
+from reconciler.plan import checks as plan_checks
 from reconciler.plan.checks import Checked, run_checks
-from reconciler.plan.steps import steps
+from reconciler.plan.steps import Step, steps
 from tests.unit.connectivity_fixtures import FACTS, HEPS, NODES, resources, world
 
 ALLOW_SSH = """
@@ -374,3 +376,15 @@ def world_of(found: Sequence[Resource]) -> World:
 @pytest.mark.parametrize("text", ["tcp/22", "icmp", "icmp/8/0", "proto/47", "UDP/53"])
 def test_valid_ports(text: str) -> None:
     assert port(text) is None
+
+
+def test_a_step_that_does_not_say_what_changed_is_evaluated_in_full() -> None:
+    """steps() may change (batches, bridging): a Step without `changed` is never skipped."""
+    heps, allow, drop = resources(HEPS), resources(ALLOW_SSH), resources(DROP)
+    check, w = check_of(ADMINS), world(HEPS)
+    src, dst = cc.resolve(w, check.src), cc.resolve(w, check.dst)
+    prepared = plan_checks._Check(check, cc.packets_of(check), src, dst)
+    builder = WorldBuilder(FACTS, flavour=Flavour((3, 31)))
+    assert plan_checks._touched(builder, prepared, Step("after a batch", (*heps, *drop))) is True
+    quiet = Step("after x", (*allow,), ((allow[0], allow[0]),))
+    assert plan_checks._touched(builder, prepared, quiet) is False  # selects no pod of it

@@ -14,6 +14,7 @@ always present (null or empty when it does not apply).
                  "pruneRefused": int},   # pruneRefused: prunes the prune guard refused
       "changes": [Change],            # every change in apply order, unchanged included
       "findings": [Finding],          # errors first
+      "checks": [Check],              # every ConnectivityCheck of the repo
       "result": Result | null         # only after an apply
     }
     Ref     = {"ref": "Kind/ns/name", "qualifiedRef": "Kind.group/ns/name", "apiVersion",
@@ -27,6 +28,8 @@ always present (null or empty when it does not apply).
                      "driftedBy": [{"manager", "operation", "time"}]}
     Finding = {"severity": "error" | "warning", "text", "message", "field",
                "origin": Origin | null, "ref": Ref | null}
+    Check   = {"name", "holds": bool, "state", "counterexample", "origin", "skipped": bool,
+               "note"}                # state: where it breaks ("after create Kind/name")
     Result  = {"ok": bool, "counts": {"done", "failed", "skipped": int},
                "done": [Ref + {"action"}], "failed": [Ref + {"action", "message"}],
                "skipped": [Ref + {"action"}], "notes": [str]}
@@ -74,6 +77,7 @@ from reconciler.model import (
 )
 from reconciler.plan.diff import projections
 from reconciler.plan.fields import applied_by, managed_fields
+from reconciler.report.checks import checks_json
 
 SCHEMA_VERSION = 1
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -91,6 +95,7 @@ def render_json(plan: Plan, *, result: ApplyResult | None = None) -> str:
         "counts": {**{a.value: plan.count(a) for a in Action}, "pruneRefused": plan.refused_prunes},
         "changes": [_change(c) for c in plan.changes],
         "findings": [_finding(f) for f in errors_first(plan.findings)],
+        "checks": checks_json(plan),
         "result": _result(result) if result else None,
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

@@ -19,6 +19,8 @@ K8S_NETWORKING = "networking.k8s.io"
 # Repo-only kinds: expanded over live Nodes/Namespaces, never installed in the cluster.
 TEMPLATE_API_VERSION = "policy-reconciler.io/v1alpha1"
 TEMPLATE_KINDS = ("HostEndpointTemplate", "NamespacePolicyTemplate")
+# Repo-only too: what must stay allowed or denied, checked on every plan, never installed.
+CHECK_KIND = "ConnectivityCheck"
 
 
 class Stage(IntEnum):

@@ -185,6 +185,34 @@ class Order:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One ConnectivityCheck over the states an apply passes through (plan/checks.py)."""
+
+    name: str
+    holds: bool
+    state: str = ""  # where it breaks: "desired", "after create HostEndpoint/x"; "" if it holds
+    counterexample: str = ""  # "203.0.113.9 -> node node-2 tcp/22 denied by ..., hosts.yaml:31"
+    origin: Origin | None = None  # the check's file:line
+    skipped: bool = False  # --skip-checks: evaluated and reported, but blocks nothing
+    note: str = ""  # e.g. "already broken before this plan"
+
+    @property
+    def blocks(self) -> bool:
+        return not self.holds and not self.skipped
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "holds": self.holds,
+            "state": self.state,
+            "counterexample": self.counterexample,
+            "origin": str(self.origin) if self.origin else "",
+            "skipped": self.skipped,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     revision: Revision
     changes: tuple[Change, ...]  # in apply order (prunes last, in reverse rank)
@@ -192,6 +220,11 @@ class Plan:
     target: str = ""  # cluster/context name
     refused_prunes: int = 0  # prunes the prune guard refused (its finding says why)
     order: Order = Order()
+    checks: tuple[CheckResult, ...] = ()  # every ConnectivityCheck of the repo
+
+    @property
+    def failing_checks(self) -> tuple[CheckResult, ...]:
+        return tuple(c for c in self.checks if c.blocks)
 
     @property
     def errors(self) -> tuple[Finding, ...]:
@@ -216,6 +249,7 @@ class Stop(StrEnum):
     """Why the executor stopped before the end of the plan, marked where it happened."""
 
     INVALID = "invalid"  # the input has errors: nothing written
+    CHECKS = "checks"  # a ConnectivityCheck fails on a state of the apply: nothing written
     CONFLICT = "conflict"  # objects exist that we do not manage: nothing written
     REJECTED = "rejected"  # the API server refused the server-side dry-run: nothing written
     FAILED = "failed"  # a write failed: the writes before it are done, the rest skipped

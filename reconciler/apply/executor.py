@@ -80,7 +80,9 @@ def execute(
     """Each Change's `desired.body` is what gets applied (cluster flavour, labelled)."""
     blocked = _blocked(plan)
     if blocked:
-        stop = Stop.INVALID if plan.errors else Stop.CONFLICT
+        stop = (
+            Stop.INVALID if plan.errors else Stop.CHECKS if plan.failing_checks else Stop.CONFLICT
+        )
         return ApplyResult(plan, skipped=_writes(plan), notes=(blocked,), stopped=stop)
     with _pool(target.workers) as pool:
         rejected = _dry_run(target, plan, pool)
@@ -107,6 +109,12 @@ def _pool(workers: int) -> Iterator[ThreadPoolExecutor]:
 def _blocked(plan: Plan) -> str:
     if plan.errors:
         return f"{len(plan.errors)} error(s) in the input: nothing written, nothing pruned"
+    failing = plan.failing_checks
+    if failing:
+        names = ", ".join(c.name for c in failing)
+        return (
+            f"{len(failing)} connectivity check(s) fail ({names}): nothing written, nothing pruned"
+        )
     conflicts = plan.count(Action.CONFLICT)
     if conflicts:
         return (

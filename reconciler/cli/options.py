@@ -19,6 +19,7 @@ import click
 from reconciler import pipeline
 from reconciler.applyset import ApplySet
 from reconciler.cluster.client import USER_AGENT, Connection
+from reconciler.manifests.checks import dns_subdomain
 from reconciler.plan import PlanOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -81,7 +82,16 @@ class _Parsed(click.ParamType[Any, Any]):
             self.fail(str(exc), param, ctx)
 
 
+def parse_check_name(text: str) -> str:
+    """A ConnectivityCheck's metadata.name (a DNS-1123 subdomain)."""
+    problem = dns_subdomain(text)
+    if problem:
+        raise ValueError(problem)
+    return text
+
+
 SHARE = _Parsed("share", parse_share)
+CHECK_NAME = _Parsed("name", parse_check_name)
 CALICO_VERSION = _Parsed("version", parse_calico_version)
 DURATION = _Parsed("duration", parse_duration)
 PORT = click.IntRange(0, 65535)
@@ -146,6 +156,16 @@ CALICO = click.option(
     show_default=True,
     help="Calico release whose CRD storage rules apply (without its API server).",
 )
+SKIP_CHECKS = click.option(
+    "--skip-checks",
+    "skip_checks",
+    type=CHECK_NAME,
+    multiple=True,
+    metavar="NAME",
+    help="Emergencies only: a failing ConnectivityCheck NAME blocks nothing (repeatable). "
+    "Still evaluated and reported, with a warning on stderr, in the PR comment and as a "
+    "Warning Event.",
+)
 
 
 SHOW_MANAGED = click.option(
@@ -201,7 +221,7 @@ def stacked(*options: Callable[[F], F]) -> Callable[[F], F]:
 cluster_options = stacked(KUBECONFIG, CONTEXT, NAMESPACE, APPLYSET)
 diff_options = stacked(DIFF_STYLE, SHOW_MANAGED)
 plan_options = stacked(
-    cluster_options, DEFAULT_NAMESPACE, PRUNE, MAX_PRUNE, ALLOW_EMPTY, ADOPT, CALICO
+    cluster_options, DEFAULT_NAMESPACE, PRUNE, MAX_PRUNE, ALLOW_EMPTY, ADOPT, CALICO, SKIP_CHECKS
 )
 
 # --- the values the commands work with --------------------------------------------------
@@ -231,6 +251,7 @@ class PlanArgs:
     inventory: Path | None = None
     nodes_file: Path | None = None
     namespaces_file: Path | None = None
+    base_dir: Path | None = None
     dry_run: bool = False
     diff_style: str = "yaml"
     show_managed: bool = False
@@ -297,6 +318,7 @@ def settings_of(kw: Mapping[str, Any]) -> pipeline.Settings:
         default_namespace=kw["default_namespace"],
         calico=kw["calico_version"],
         create_namespace=kw.get("create_namespace", False),
+        skip_checks=frozenset(kw.get("skip_checks") or ()),
     )
 
 

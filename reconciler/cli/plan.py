@@ -20,7 +20,9 @@ from reconciler.cluster.client import Cluster
 from reconciler.generate import Namespace, Node
 from reconciler.model import Action, ApplyResult, Change, Plan, Revision
 from reconciler.observe.inventory_file import read_inventory
+from reconciler.pipeline.review import offline_against
 from reconciler.report import render_json, render_markdown, render_text
+from reconciler.report.checks import skip_warnings
 from reconciler.report.text import DiffStyle
 
 _DIRECTORY = click.argument("directory", type=opt.DIRECTORY)
@@ -35,6 +37,13 @@ _OUTPUT = opt.output("text", "json", "markdown")
 @click.option("--offline", is_flag=True, help="Validate and render with no cluster at all.")
 @opt.INVENTORY
 @click.option(
+    "--base",
+    "base_dir",
+    type=opt.DIRECTORY,
+    help="With --offline: plan against this directory's render, as if it were applied "
+    "(ConnectivityChecks then start from it; without it, from an empty cluster).",
+)
+@click.option(
     "--nodes-file",
     type=opt.EXISTING_FILE,
     help="With --offline: only the Nodes of an inventory (`kubectl get nodes -o yaml`).",
@@ -47,8 +56,12 @@ _OUTPUT = opt.output("text", "json", "markdown")
 def plan_command(**kw: Any) -> None:
     """Show what `apply` would change in the cluster, and why. Writes nothing."""
     args = opt.plan_args(kw)
-    if not args.offline and (args.inventory or args.nodes_file or args.namespaces_file):
-        raise click.UsageError("--inventory, --nodes-file and --namespaces-file go with --offline")
+    if not args.offline and (
+        args.inventory or args.nodes_file or args.namespaces_file or args.base_dir
+    ):
+        raise click.UsageError(
+            "--inventory, --nodes-file, --namespaces-file and --base go with --offline"
+        )
     rendered = _render(args)
     if args.offline:
         _exit(args, _plan_offline(args, rendered), None)
@@ -131,8 +144,26 @@ def _render(args: opt.PlanArgs) -> pipeline.Rendered:
 
 
 def _plan_offline(args: opt.PlanArgs, rendered: pipeline.Rendered) -> Plan:
-    nodes, namespaces = offline_inventory(args.inventory, args.nodes_file, args.namespaces_file)
-    return pipeline.plan_offline(rendered, args.settings, nodes=nodes, namespaces=namespaces)
+    inventory = inventory_of(args.inventory, args.nodes_file, args.namespaces_file)
+    if args.base_dir is None:
+        return pipeline.plan_offline(rendered, args.settings, **inventory.kwargs())
+    base_revision = Revision(id=f"dir:{args.base_dir}", path=str(args.base_dir))
+    base = pipeline.render(args.base_dir, base_revision, args.settings)
+    return offline_against(rendered, base, args.settings, inventory)
+
+
+def inventory_of(
+    inventory: Path | None, nodes_file: Path | None = None, namespaces_file: Path | None = None
+) -> pipeline.Inventory:
+    """Every fact of `--inventory` (pods and service accounts too, for the checks)."""
+    nodes, namespaces = offline_inventory(inventory, nodes_file, namespaces_file)
+    whole = read_inventory(inventory) if inventory else None
+    return pipeline.Inventory(
+        nodes=nodes,
+        namespaces=namespaces,
+        pods=list(whole.pods) if whole else None,
+        service_accounts=list(whole.service_accounts) if whole else None,
+    )
 
 
 def offline_inventory(
@@ -158,6 +189,8 @@ def _color(args: opt.PlanArgs) -> bool:
 
 
 def _exit(args: opt.PlanArgs, plan: Plan, result: ApplyResult | None) -> NoReturn:
+    for warning in skip_warnings(plan):
+        click.echo(warning, err=True)
     click.echo(_rendered(args, plan, result), nl=False)
     sys.exit(exit_code(plan, result, dry_run=args.dry_run))
 
@@ -179,11 +212,11 @@ def _rendered(args: opt.PlanArgs, plan: Plan, result: ApplyResult | None) -> str
 
 
 def exit_code(plan: Plan, result: ApplyResult | None, *, dry_run: bool = False) -> int:
-    if plan.errors or (result is not None and not result.ok):
+    if plan.errors or plan.failing_checks or (result is not None and not result.ok):
         return EXIT_ERROR
     if result is None or dry_run:
         return EXIT_CHANGES if plan.has_changes else EXIT_CLEAN
     return EXIT_CLEAN
 
 
-__all__ = ["apply_command", "exit_code", "plan_command"]
+__all__ = ["apply_command", "exit_code", "inventory_of", "plan_command"]

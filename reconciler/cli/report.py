@@ -25,7 +25,7 @@ import click
 from reconciler import pipeline
 from reconciler.cli import options as opt
 from reconciler.cli.errors import Command, fail
-from reconciler.cli.plan import offline_inventory
+from reconciler.cli.plan import inventory_of
 from reconciler.cluster.client import Cluster
 from reconciler.model import Revision
 from reconciler.pipeline import review
@@ -138,15 +138,13 @@ def _report(args: opt.ReportArgs) -> pr.PrReport:
         base = pipeline.render(base_dir, base_revision, args.settings)
     settings, base_ref, target = args.settings, args.base_ref, args.target
     if args.offline:
-        nodes, namespaces = offline_inventory(args.inventory)
         return review.offline_report(
             head=head,
             base=base,
             settings=settings,
             base_ref=base_ref,
             target=target,
-            nodes=nodes,
-            namespaces=namespaces,
+            inventory=inventory_of(args.inventory),
         )
     if args.inventory:
         fail("--inventory goes with --offline")

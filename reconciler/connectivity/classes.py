@@ -60,6 +60,23 @@ def peer_classes(engines: Sequence[Engine]) -> list[PeerClass]:
     return out
 
 
+def signatures(engines: Sequence[Engine], members: Iterable[Placed]) -> dict[Peer, int]:
+    """The class of each given pod or node, as a number: members with equal numbers get
+    equal verdicts (per topology). What peer_classes groups by, for a few members only."""
+    index = _Index(engines)
+    classes: dict[Hashable, int] = {}
+    out: dict[Peer, int] = {}
+    for member in members:
+        if member.pod is not None:
+            found: Hashable = ("pod", index.pod_signature(member))
+        elif member.peer.kind is PeerKind.NODE:
+            found = ("node", index.node_signature(member))
+        else:
+            continue
+        out[member.peer] = classes.setdefault(found, len(classes))
+    return out
+
+
 def _group(
     members: Iterable[Placed], signature: Callable[[Placed], Hashable]
 ) -> list[list[Placed]]:

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.calico import metadata
 from reconciler.connectivity import addresses as addr
 from reconciler.connectivity.intervals import EMPTY, IntervalSet
 from reconciler.connectivity.packets import (
@@ -454,10 +455,23 @@ def _quoted(value: Any) -> str:
 # --- endpoints and sets --------------------------------------------------------------------
 
 
+def labels_of(resource: Resource) -> dict[str, str]:
+    """The labels selectors see. A crd.projectcalico.org/v1 object as stored keeps the user's
+    labels in the projectcalico.org/metadata annotation, which wins on read (resources.go
+    ConvertK8sResourceToCalicoResource; calico/metadata.py)."""
+    meta = _map(resource.body.get("metadata"))
+    own = {str(k): str(v) for k, v in _map(meta.get("labels")).items()}
+    annotation = _map(meta.get("annotations")).get(metadata.METADATA_ANNOTATION)
+    stored = str(resource.body.get("apiVersion", "")).startswith(f"{CALICO_CRD}/")
+    if not stored or annotation is None:
+        return own
+    return metadata.merged(own, metadata.decode(annotation).get("labels", {}))
+
+
 def network_set(resource: Resource, namespaces: Mapping[str, Mapping[str, str]]) -> View:
     spec = _map(resource.body.get("spec"))
     ns = resource.ref.namespace
-    labels = dict(_map(_map(resource.body.get("metadata")).get("labels")))
+    labels = labels_of(resource)
     return View(
         kind=Kind.SET,
         name=f"{ns}/{resource.ref.name}" if ns else resource.ref.name,
@@ -472,7 +486,7 @@ def network_set(resource: Resource, namespaces: Mapping[str, Mapping[str, str]])
 def host_endpoint(resource: Resource) -> View:
     where = _where(resource)
     spec = _map(resource.body.get("spec"))
-    labels = dict(_map(_map(resource.body.get("metadata")).get("labels")))
+    labels = labels_of(resource)
     return View(
         kind=Kind.HOST,
         name=resource.ref.name,

@@ -56,6 +56,21 @@ class Engine:
         self._owners: dict[int, tuple[View, ...]] = {}
         self._forwarding: dict[str, tuple[Policy, ...]] = {}
 
+    def reuse(self, other: Engine) -> None:
+        """Take over `other`'s policy selections where they still hold: the same policies
+        (one tuple, as WorldBuilder keeps it while no policy changes) and the same view.
+        The states of one apply differ by an object or two; most selections carry over."""
+        if other.world.policies is not self.world.policies:
+            return
+        mine = {v.name: v for v in (*self.world.pods, *self.world.hosts)}
+        theirs = {v.name: v for v in (*other.world.pods, *other.world.hosts)}
+        for key, found in other._governing.items():
+            if mine.get(key[0]) is theirs.get(key[0]) is not None:
+                self._governing.setdefault(key, found)
+        for name, found_fwd in other._forwarding.items():
+            if mine.get(name) is theirs.get(name) is not None:
+                self._forwarding.setdefault(name, found_fwd)
+
     def forwarding(self, hep: View) -> tuple[Policy, ...]:
         """The normal applyOnForward policies selecting a host endpoint."""
         if hep.name not in self._forwarding:

@@ -84,31 +84,82 @@ def build_world(
     auto: AutoHostEndpoints | None = None,
 ) -> World:
     """Raises CompileError (with the object's file:line) on a value Calico would not take."""
-    found = list(resources)
-    namespaces = _namespace_labels(facts.namespaces)
-    tiers = {**BUILTIN_TIERS, **{r.ref.name: comp.tier(r) for r in _kind(found, ("Tier",))}}
-    policies = [_policy(r, flavour) for r in _kind(found, _POLICY_KINDS) if _is_policy(r)]
-    policies.sort(key=lambda p: p.sort_key(tiers))
-    hosts = [comp.host_endpoint(r) for r in _kind(found, ("HostEndpoint",))]
-    hosts += _auto_hosts(facts.nodes, auto, {h.name for h in hosts})
-    return World(
-        policies=tuple(policies),
-        tiers=tiers,
-        pods=tuple(_pods(facts, namespaces)),
-        hosts=tuple(sorted(hosts, key=lambda h: h.name)),
-        sets=tuple(comp.network_set(r, namespaces) for r in _kind(found, _SET_KINDS)),
-        nodes={n.name: _node_info(n, hosts) for n in facts.nodes},
-        flavour=flavour,
-        notes=tuple(_unknown_tiers(policies, tiers)),
-    )
+    return WorldBuilder(facts, flavour=flavour).build(resources, auto=auto)
+
+
+class WorldBuilder:
+    """Builds the worlds of many states over the same facts (the states an apply passes
+    through): each object is compiled once, the pods' views are made once."""
+
+    def __init__(self, facts: Facts, *, flavour: comp.Flavour = comp.DEFAULT_FLAVOUR) -> None:
+        self.facts = facts
+        self.flavour = flavour
+        self.namespaces = _namespace_labels(facts.namespaces)
+        self.pods = tuple(_pods(facts, self.namespaces))
+        # id(resource) -> (the resource, kept alive so the id stays its own; compiled value)
+        self._compiled: dict[int, tuple[Resource, object]] = {}
+        self._policies: tuple[Policy, ...] = ()  # the last build's, reused while unchanged
+
+    def compiled(self, resource: Resource) -> object:
+        """The object as the world holds it: a Policy, Tier, host endpoint or set View."""
+        found = self._compiled.get(id(resource))
+        if found is None or found[0] is not resource:
+            found = (resource, self._compile(resource))
+            self._compiled[id(resource)] = found
+        return found[1]
+
+    def _compile(self, resource: Resource) -> object:
+        kind = resource.ref.kind
+        if kind == "Tier":
+            return comp.tier(resource)
+        if kind in _POLICY_KINDS:
+            return _policy(resource, self.flavour)
+        if kind == "HostEndpoint":
+            return comp.host_endpoint(resource)
+        if kind in _SET_KINDS:
+            return comp.network_set(resource, self.namespaces)
+        return None
+
+    def build(self, resources: Iterable[Resource], *, auto: AutoHostEndpoints | None) -> World:
+        found = list(resources)
+        tiers = {**BUILTIN_TIERS, **{r.ref.name: self._tier(r) for r in _kind(found, ("Tier",))}}
+        policies = [self._policy(r) for r in _kind(found, _POLICY_KINDS)]
+        policies.sort(key=lambda p: p.sort_key(tiers))
+        same = len(policies) == len(self._policies) and all(
+            a is b for a, b in zip(policies, self._policies, strict=True)
+        )
+        self._policies = self._policies if same else tuple(policies)
+        hosts = [self._view(r) for r in _kind(found, ("HostEndpoint",))]
+        hosts += _auto_hosts(self.facts.nodes, auto, {h.name for h in hosts})
+        return World(
+            policies=self._policies,
+            tiers=tiers,
+            pods=self.pods,
+            hosts=tuple(sorted(hosts, key=lambda h: h.name)),
+            sets=tuple(self._view(r) for r in _kind(found, _SET_KINDS)),
+            nodes={n.name: _node_info(n, hosts) for n in self.facts.nodes},
+            flavour=self.flavour,
+            notes=tuple(_unknown_tiers(policies, tiers)),
+        )
+
+    def _tier(self, resource: Resource) -> Tier:
+        found = self.compiled(resource)
+        assert isinstance(found, Tier)
+        return found
+
+    def _policy(self, resource: Resource) -> Policy:
+        found = self.compiled(resource)
+        assert isinstance(found, Policy)
+        return found
+
+    def _view(self, resource: Resource) -> View:
+        found = self.compiled(resource)
+        assert isinstance(found, View)
+        return found
 
 
 def _kind(resources: Sequence[Resource], kinds: tuple[str, ...]) -> list[Resource]:
     return [r for r in resources if r.ref.kind in kinds]
-
-
-def _is_policy(resource: Resource) -> bool:
-    return resource.ref.kind in _POLICY_KINDS
 
 
 def _policy(resource: Resource, flavour: comp.Flavour) -> Policy:

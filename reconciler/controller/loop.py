@@ -23,7 +23,7 @@ from reconciler.cluster import errors
 from reconciler.cluster.client import Cluster
 from reconciler.controller.record import REASONS, Reason, Result, RunRecord
 from reconciler.controller.status import now_rfc3339
-from reconciler.model import Action, ApplyResult, Change, Plan, Revision, Stop
+from reconciler.model import Action, ApplyResult, Change, CheckResult, Plan, Revision, Stop
 from reconciler.source import errors as source_errors
 
 log = logging.getLogger(__name__)
@@ -45,13 +45,14 @@ SOURCE_REASONS: Mapping[type[source_errors.SourceError], Reason] = {
 # Where the executor stopped, as the run's reason: marked where it happened, never guessed.
 STOP_REASONS: Mapping[Stop, Reason] = {
     Stop.INVALID: Reason.INVALID,
+    Stop.CHECKS: Reason.CHECKS,
     Stop.CONFLICT: Reason.CONFLICT,
     Stop.REJECTED: Reason.REJECTED,
     Stop.FAILED: Reason.APPLY,
     Stop.INTERRUPTED: Reason.INTERRUPTED,
 }
 # Stops that refuse the revision as a whole: it never becomes the last good one.
-REFUSALS = frozenset({Stop.INVALID, Stop.CONFLICT, Stop.REJECTED})
+REFUSALS = frozenset({Stop.INVALID, Stop.CHECKS, Stop.CONFLICT, Stop.REJECTED})
 
 
 class Source(Protocol):
@@ -303,8 +304,19 @@ def _refusal(result: ApplyResult) -> str:
             f"the API server rejected {len(result.failed)} object(s) in the dry-run: "
             f"{first.change.ref}: {first.message}"
         )
+    if result.stopped is Stop.CHECKS:
+        return (
+            "; ".join(result.notes)
+            + ": "
+            + "; ".join(check_line(c) for c in result.plan.failing_checks)
+        )
     errs = result.plan.errors
     return "; ".join(result.notes) + (f" (first: {errs[0]})" if errs else "")
+
+
+def check_line(check: CheckResult) -> str:
+    """ "admins-ssh: 203.0.113.9 -> node node-2 tcp/22 denied by ... (after create ...)" """
+    return f"{check.name}: {check.counterexample} ({check.state})"
 
 
 def _errors(plan: Plan, result: ApplyResult) -> tuple[str, ...]:

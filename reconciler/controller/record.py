@@ -26,6 +26,7 @@ class Reason(StrEnum):
     UP_TO_DATE = "UpToDate"
     SUSPENDED = "Suspended"
     INVALID = "InvalidRevision"  # load, validation or prune-guard errors
+    CHECKS = "ConnectivityCheckFailed"  # a ConnectivityCheck breaks on a state of the apply
     CONFLICT = "OwnershipConflict"  # objects exist that we do not own
     REJECTED = "DryRunRejected"  # the API server refused the server-side dry-run
     SIGNATURE = "SignatureRefused"
@@ -53,6 +54,7 @@ REASONS: Mapping[Reason, Meaning] = {
     Reason.UP_TO_DATE: Meaning(Result.UNCHANGED, ""),
     Reason.SUSPENDED: Meaning(Result.SUSPENDED, "Normal"),
     Reason.INVALID: Meaning(Result.REFUSED, "Warning"),
+    Reason.CHECKS: Meaning(Result.REFUSED, "Warning"),
     Reason.CONFLICT: Meaning(Result.REFUSED, "Warning"),
     Reason.REJECTED: Meaning(Result.REFUSED, "Warning"),
     Reason.SIGNATURE: Meaning(Result.REFUSED, "Warning"),

@@ -27,7 +27,7 @@ from reconciler.cluster.client import (
     ResourceType,
 )
 from reconciler.controller.leader import Elector, LeaseConfig
-from reconciler.controller.loop import DRIFT, Fetched, Recall, Reconciler, Run, Source
+from reconciler.controller.loop import DRIFT, Fetched, Recall, Reconciler, Run, Source, check_line
 from reconciler.controller.metrics import Metrics, Probes, metrics_server
 from reconciler.controller.record import Reason, Result, RunRecord
 from reconciler.controller.schedule import Runner, Scheduler, Timing
@@ -279,6 +279,17 @@ class Controller:
             return
         if record.event_type:
             self._event(record.event_type, record.reason.value, record.message)
+        self._skipped_checks()
+
+    def _skipped_checks(self) -> None:
+        """--skip-checks is for emergencies, and says so: a Warning Event for each skipped
+        check that fails (or names the check when it would pass)."""
+        run = self.last_run
+        skipped = [c for c in run.plan.checks if c.skipped] if run and run.plan else []
+        for check in skipped:
+            verdict = f"fails: {check_line(check)}" if not check.holds else "holds"
+            message = f"ConnectivityCheck {check.name} is skipped (--skip-checks); it {verdict}"
+            self._event("Warning", "ConnectivityCheckSkipped", message)
 
     def _reschedule(self, record: RunRecord, *, fetched: bool) -> None:
         """Failures retry with backoff; only a fetched success ends the backoff."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import kinds
+from reconciler.manifests.conncheck import ConnectivityCheck, is_check, parse_check
 from reconciler.manifests.fieldpath import FieldPath, format_path, line_for, split_list
 from reconciler.manifests.files import SourceFile, find_yaml_files, read_text
 from reconciler.manifests.templates import Template, is_template, parse_template
@@ -28,6 +29,7 @@ class LoadResult:
     resources: tuple[Resource, ...]  # sorted path, then document order; duplicates dropped
     findings: tuple[Finding, ...]  # every error and warning, in the same order
     templates: tuple[Template, ...] = ()  # valid templates only; expanded later (generate/)
+    checks: tuple[ConnectivityCheck, ...] = ()  # valid ConnectivityChecks only
 
     @property
     def ok(self) -> bool:
@@ -39,6 +41,7 @@ class _Collected:
     resources: list[Resource] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     templates: list[Template] = field(default_factory=list)
+    checks: list[ConnectivityCheck] = field(default_factory=list)
 
 
 def load_dir(
@@ -85,6 +88,9 @@ def _load_parsed(parsed: Parsed, path: str, out: _Collected, default_namespace: 
     out.findings.extend(parsed.findings)
     for found in _objects(parsed.documents, path, out.findings):
         doc = _nulls_absent(found, path, out.findings)
+        if is_check(doc.value):
+            _load_check(doc, path, out)
+            continue
         if is_template(doc.value):
             _load_template(doc, path, out)
             continue
@@ -131,6 +137,13 @@ def _load_template(doc: Document, path: str, out: _Collected) -> None:
     out.findings.extend(findings)
     if template is not None:
         out.templates.append(template)
+
+
+def _load_check(doc: Document, path: str, out: _Collected) -> None:
+    check, findings = parse_check(doc.value, path=path, line=doc.line, lines=doc.lines)
+    out.findings.extend(findings)
+    if check is not None:
+        out.checks.append(check)
 
 
 def _objects(docs: Iterable[Document], path: str, findings: list[Finding]) -> Iterator[Document]:
@@ -223,8 +236,10 @@ def _deduplicated(resources: list[Resource], findings: list[Finding]) -> list[Re
     return list(first.values())
 
 
-def _unique_templates(templates: list[Template], findings: list[Finding]) -> list[Template]:
-    first: dict[ObjectRef, Template] = {}
+def _unique_templates(
+    templates: list[Template] | list[ConnectivityCheck], findings: list[Finding]
+) -> list[Any]:
+    first: dict[ObjectRef, Template | ConnectivityCheck] = {}
     for template in templates:
         other = first.setdefault(template.ref, template)
         if other is not template:
@@ -236,8 +251,9 @@ def _unique_templates(templates: list[Template], findings: list[Finding]) -> lis
 def _result(out: _Collected) -> LoadResult:
     resources = _deduplicated(out.resources, out.findings)
     templates = _unique_templates(out.templates, out.findings)
+    checks = _unique_templates(out.checks, out.findings)
     findings = sorted(out.findings, key=_place)  # stable: same place keeps walk order
-    return LoadResult(tuple(resources), tuple(findings), tuple(templates))
+    return LoadResult(tuple(resources), tuple(findings), tuple(templates), tuple(checks))
 
 
 def _place(finding: Finding) -> tuple[str, int]:

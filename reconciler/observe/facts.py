@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from reconciler.applyset import Inventory, is_suspended, read_inventory
 from reconciler.calico.flavour import Flavour, crd_flavour
@@ -18,6 +18,9 @@ from reconciler.generate.inventory import Namespace, Node, Pod, ServiceAccount
 from reconciler.kinds import group_kind_of
 from reconciler.model import GroupKind, ObjectKey
 from reconciler.plan import Desired, Live
+
+if TYPE_CHECKING:
+    from reconciler.observe.connectivity import Live as Firewall
 
 OFFLINE_TARGET = "offline render (no cluster)"
 T = TypeVar("T")
@@ -82,6 +85,9 @@ def _found(
 class Observed:
     facts: Facts
     objects: Objects = field(default_factory=Objects)
+    # What ConnectivityChecks start from: every firewall object in the cluster (ours or
+    # not) and the pods, read only when the repo has checks; offline, the base render.
+    firewall: Firewall | None = None
 
 
 def offline_facts(

@@ -15,6 +15,7 @@ settings)` plans against facts from anywhere (offline: `observe.offline_facts`).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,9 +30,13 @@ from reconciler.calico.flavour import Flavour
 from reconciler.cluster.client import Cluster
 from reconciler.cluster.types import Types
 from reconciler.connectivity import Facts as ConnectivityFacts
-from reconciler.connectivity import Flavour as ModelFlavour
+from reconciler.connectivity import Flavour as ConnectivityFlavour
+from reconciler.connectivity import World
+from reconciler.connectivity.world import WorldBuilder
+from reconciler.generate.inventory import Pod, ServiceAccount
 from reconciler.kinds import group_kind_of
 from reconciler.manifests import load_dir
+from reconciler.manifests.conncheck import ConnectivityCheck
 from reconciler.manifests.templates import Template
 from reconciler.model import (
     Action,
@@ -43,10 +48,13 @@ from reconciler.model import (
     Severity,
 )
 from reconciler.observe import Facts, Observed
-from reconciler.observe.connectivity import read_cluster
+from reconciler.observe.connectivity import Live as Firewall
+from reconciler.observe.connectivity import read_cluster as read_firewall
 from reconciler.pipeline import namespaces
 from reconciler.plan import Desired, Live, PlanOptions, make_plan
 from reconciler.plan import safe as safety
+from reconciler.plan.checks import Auto, with_checks
+from reconciler.plan.steps import identity, steps
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +66,7 @@ class Settings:
     default_namespace: str = ""
     calico: tuple[int, int] = (3, 31)
     create_namespace: bool = False  # apply creates missing namespaces (else: plan errors)
+    skip_checks: frozenset[str] = frozenset()  # --skip-checks: reported, loudly, never blocking
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +82,7 @@ class Rendered:
     resources: tuple[Resource, ...]
     findings: tuple[Finding, ...]
     templates: tuple[Template, ...] = ()
+    checks: tuple[ConnectivityCheck, ...] = ()  # repo-only, never applied
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +106,7 @@ class Planned:
 def render(path: Path, revision: Revision, settings: Settings) -> Rendered:
     loaded = load_dir(path, default_namespace=settings.default_namespace)
     trusted = _without_errors(loaded.resources, loaded.findings)
-    return Rendered(revision, trusted, loaded.findings, loaded.templates)
+    return Rendered(revision, trusted, loaded.findings, loaded.templates, loaded.checks)
 
 
 def _without_errors(
@@ -132,14 +142,25 @@ def observe(
         inventory=inventory,
         desired=[d for i in intents for d in i.desired],
     )
-    return Observed(facts, objects), intents
+    firewall = read_firewall(cluster, calico=settings.calico) if needs_firewall(renders) else None
+    return Observed(facts, objects, firewall), intents
+
+
+def needs_firewall(renders: Iterable[Rendered]) -> bool:
+    """Whether planning reads every firewall object and pod of the cluster (the start of
+    the connectivity checks): only when a render has ConnectivityChecks."""
+    return any(r.checks for r in renders)
 
 
 def wanted_by(renders: Iterable[Rendered]) -> obs.Wanted:
-    """The facts the renders' templates expand over; nothing when they have none."""
+    """The facts the renders' templates expand over; nothing when they have none. Checks
+    read Calico's automatic host endpoints setting too (they act on traffic)."""
     found = list(renders)
     need = generate.needs(t for r in found for t in r.templates)
-    kcc = any(generate.needs(r.templates).nodes and not _repo_kcc(r.resources) for r in found)
+    kcc = any(
+        (generate.needs(r.templates).nodes or r.checks) and not _repo_kcc(r.resources)
+        for r in found
+    )
     return obs.Wanted(nodes=need.nodes, namespaces=need.namespaces, kube_controllers=kcc)
 
 
@@ -149,18 +170,28 @@ def wanted_by(renders: Iterable[Rendered]) -> obs.Wanted:
 def plan(cluster: Cluster, rendered: Rendered, settings: Settings) -> Planned:
     observed, (intent,) = observe(cluster, [rendered], settings)
     planned = decide(intent, observed, settings)
-    return secure(cluster, planned, observed.facts.flavour, settings)
+    if observed.firewall is None and safety.has_states_between(planned.plan.changes):
+        # The firewall-safe order works on the live firewall and its endpoints: read only
+        # now that the plan writes more than one firewall object (one write has no state
+        # between before and after; a no-op reads nothing).
+        observed = replace(observed, firewall=read_firewall(cluster, calico=settings.calico))
+        planned = decide(intent, observed, settings)
+    return planned
 
 
-def secure(cluster: Cluster, planned: Planned, flavour: Flavour, settings: Settings) -> Planned:
-    """The plan in a firewall-safe order checked on the connectivity model. The live
-    firewall and its endpoints are read only when the plan writes more than one firewall
-    object (with one write, no state lies between before and after)."""
-    if not safety.has_states_between(planned.plan.changes):
-        return planned
-    live = read_cluster(cluster, calico=settings.calico)
-    around = surroundings(live.objects, live.facts, flavour, settings)
-    return ordered(planned, safety.safe_order(planned.plan.changes, around))
+def safe_order(plan: Plan, observed: Observed, settings: Settings) -> tuple[Plan, aset.Inventory]:
+    """The plan in a firewall-safe order checked on the connectivity model (plan/safe.py),
+    when the start is known, and the kinds a make-before-break bridge adds for its lifetime
+    (recorded in the ApplySet parent while it exists, so a run that stops half-way still
+    prunes it later)."""
+    firewall = observed.firewall
+    if firewall is None or not safety.has_states_between(plan.changes):
+        return plan, aset.Inventory()
+    around = surroundings(firewall.objects, firewall.facts, observed.facts.flavour, settings)
+    found = safety.safe_order(plan.changes, around)
+    made = [c.desired.body for c in found.changes if c.desired and safety.is_bridge(c.ref)]
+    bridge = aset.Inventory(frozenset(group_kind_of(body) for body in made))
+    return replace(plan, changes=found.changes, order=found.summary), bridge
 
 
 def surroundings(
@@ -170,27 +201,36 @@ def surroundings(
         (made,) = _desired([resource], flavour, settings.applyset)
         return Resource(resource.ref, made.body, resource.origin)
 
-    model = ModelFlavour(settings.calico)
+    model = ConnectivityFlavour(settings.calico)
     name = safety.bridge_name(settings.applyset.id)
     return safety.Surroundings(
         tuple(start), facts, flavour=model, prepare=prepare, bridge_tier=name
     )
 
 
-def ordered(planned: Planned, found: safety.Ordered) -> Planned:
-    """The plan in the order found; a bridge's kinds are recorded in the ApplySet parent
-    while it exists, so that a run that stops half-way still prunes it later."""
-    plan = replace(planned.plan, changes=found.changes, order=found.summary)
-    if not found.bridged:
-        return replace(planned, plan=plan)
-    made = [c.desired.body for c in found.changes if c.desired and safety.is_bridge(c.ref)]
-    bridge = frozenset(group_kind_of(body) for body in made)
-    inventories = replace(planned.inventories, transient=aset.Inventory(bridge))
-    return replace(planned, plan=plan, inventories=inventories)
-
-
 def plan_observed(rendered: Rendered, observed: Observed, settings: Settings) -> Planned:
     return decide(intend(rendered, observed.facts, settings), observed, settings)
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    """Offline facts from files (`--inventory`): None where not given."""
+
+    nodes: Sequence[generate.Node] | None = None
+    namespaces: Sequence[generate.Namespace] | None = None
+    pods: Sequence[Pod] | None = None
+    service_accounts: Sequence[ServiceAccount] | None = None
+
+    def kwargs(self) -> dict[str, Any]:
+        return {
+            "nodes": self.nodes,
+            "namespaces": self.namespaces,
+            "pods": self.pods,
+            "service_accounts": self.service_accounts,
+        }
+
+    def facts(self, calico: tuple[int, int]) -> Facts:
+        return obs.offline_facts(calico, **self.kwargs())
 
 
 def plan_offline(
@@ -199,11 +239,30 @@ def plan_offline(
     *,
     nodes: Sequence[generate.Node] | None = None,
     namespaces: Sequence[generate.Namespace] | None = None,
+    pods: Sequence[Pod] | None = None,
+    service_accounts: Sequence[ServiceAccount] | None = None,
+    start: Sequence[Resource] = (),
 ) -> Plan:
     """No cluster: what would be created in an empty cluster with Calico's CRDs. Templates
-    expand over `nodes`/`namespaces` when given (from files), else each gets a note."""
-    facts = obs.offline_facts(settings.calico, nodes=nodes, namespaces=namespaces)
-    return plan_observed(rendered, Observed(facts), settings).plan
+    expand over `nodes`/`namespaces` when given (from files), else each gets a note.
+    ConnectivityChecks start from `start` (the base render, or an empty cluster)."""
+    facts = Inventory(nodes, namespaces, pods, service_accounts).facts(settings.calico)
+    return plan_observed(
+        rendered, Observed(facts, firewall=offline_firewall(facts, start)), settings
+    ).plan
+
+
+def offline_firewall(facts: Facts, start: Sequence[Resource]) -> Firewall | None:
+    """The checks' start offline: `start` over the inventory's facts; None without one."""
+    if facts.nodes is None and facts.pods is None:
+        return None
+    inventory = ConnectivityFacts(
+        nodes=facts.nodes or (),
+        namespaces=facts.namespaces or (),
+        pods=facts.pods or (),
+        service_accounts=facts.service_accounts or (),
+    )
+    return Firewall(inventory, tuple(start))
 
 
 # The last intents made: the controller plans one revision again and again, and the same
@@ -247,15 +306,61 @@ def decide(intent: Intent, observed: Observed, settings: Settings) -> Planned:
         target=facts.target,
         findings=(*intent.rendered.findings, *absent),
     )
+    result, bridge = safe_order(result, observed, settings)
+    result = check(result, intent.rendered.checks, observed, settings)
     final = intent.wanted.union(_kept(result, live))
     create = namespaces.to_create(facts, resources, settings.applyset)
     return Planned(
         result,
         facts.types,
-        Inventories(recorded, final),
+        Inventories(recorded, final, bridge),
         facts.suspended,
         tuple(create) if settings.create_namespace else (),
     )
+
+
+def check(
+    plan: Plan, checks: Sequence[ConnectivityCheck], observed: Observed, settings: Settings
+) -> Plan:
+    """Every ConnectivityCheck on every state the plan's apply passes through."""
+    firewall = observed.firewall
+    return with_checks(
+        plan,
+        checks,
+        start=_with_origins(firewall.objects, plan) if firewall else None,
+        facts=firewall.facts if firewall else None,
+        flavour=ConnectivityFlavour(settings.calico),
+        auto=auto_of(observed),
+        skip=settings.skip_checks,
+    )
+
+
+def auto_of(observed: Observed) -> Auto:
+    """Calico's automatic host endpoints setting of a state: its own KubeControllers-
+    Configuration `default` if it holds one, else the cluster's."""
+    live_kcc = observed.facts.kube_controllers
+    return lambda resources: _auto(_repo_kcc(resources), live_kcc)
+
+
+def worlds(observed: Observed, plans: Sequence[Plan], settings: Settings) -> list[World] | None:
+    """What the connectivity engine sees in the start state (live, or the base render
+    offline) and at the end of each plan. None when the firewall was not read (no
+    ConnectivityCheck in the repo) or offline without an inventory."""
+    firewall = observed.firewall
+    if firewall is None:
+        return None
+    builder = WorldBuilder(firewall.facts, flavour=ConnectivityFlavour(settings.calico))
+    auto = auto_of(observed)
+    states: list[Sequence[Resource]] = [firewall.objects]
+    states += [deque(steps(firewall.objects, p.changes), maxlen=1)[0].resources for p in plans]
+    return [builder.build(state, auto=auto(state)) for state in states]
+
+
+def _with_origins(live: Sequence[Resource], plan: Plan) -> list[Resource]:
+    """Live objects the plan leaves unchanged, as the repo has them: the same object, with
+    its file:line for the counterexamples that name it."""
+    same = {identity(c.ref): c.desired for c in plan.changes if c.action is Action.UNCHANGED}
+    return [same.get(identity(r.ref)) or r for r in live]
 
 
 def expand_templates(rendered: Rendered, facts: Facts) -> Rendered:

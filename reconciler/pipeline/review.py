@@ -13,8 +13,10 @@ from typing import Any
 
 from reconciler import pipeline
 from reconciler.cluster.client import Cluster
+from reconciler.connectivity import diff
 from reconciler.generate import Namespace, Node
 from reconciler.model import Action, Plan, Resource
+from reconciler.observe import Observed
 from reconciler.plan import Desired, Live, make_plan
 from reconciler.plan.fields import fields_v1_for
 from reconciler.report.pr import OFFLINE, PrReport, as_pr_changes, compare
@@ -41,7 +43,51 @@ def live_report(
     report = compare(
         head_plan, base_plan, target=target or cluster.name or "cluster", base_ref=base_ref
     )
-    return replace(report, base_origins={r.ref.key: r.origin for r in base.resources})
+    report = replace(report, base_origins={r.ref.key: r.origin for r in base.resources})
+    found = pipeline.worlds(observed, [base_plan, head_plan], settings)
+    if found is None:
+        return report
+    live, base_world, head_world = found  # base -> live is the drift; base -> head the PR
+    return replace(report, flows=diff(base_world, head_world), drift_flows=diff(base_world, live))
+
+
+def offline_against(
+    head: pipeline.Rendered,
+    base: pipeline.Rendered,
+    settings: pipeline.Settings,
+    inventory: pipeline.Inventory | None = None,
+) -> Plan:
+    """No cluster: the head against the base render, as if we had applied the base.
+
+    Each side goes through `pipeline.plan_offline` (the bodies we would apply, templates
+    handled as `plan --offline` does); the base's bodies then play the live objects, and
+    the start of the head's ConnectivityChecks."""
+    return _offline_plans(head, base, settings, inventory or pipeline.Inventory())[0]
+
+
+def _offline_plans(
+    head: pipeline.Rendered,
+    base: pipeline.Rendered,
+    settings: pipeline.Settings,
+    inventory: pipeline.Inventory,
+) -> tuple[Plan, Plan, Observed]:
+    given = inventory.kwargs()
+    head_bodies = pipeline.plan_offline(replace(head, checks=()), settings, **given)
+    base_bodies = pipeline.plan_offline(replace(base, checks=()), settings, **given)
+    manager = settings.options.field_manager
+    plan = make_plan(
+        revision=head.revision,
+        desired=[Desired(r, r.body) for r in _bodies(head_bodies)],
+        live=[Live(r.ref, _applied(r.body, manager), owned=True) for r in _bodies(base_bodies)],
+        options=settings.options,
+        target=OFFLINE,
+        findings=head_bodies.findings,
+    )
+    facts = inventory.facts(settings.calico)
+    start = pipeline.offline_firewall(facts, list(_bodies(base_bodies)))
+    observed = Observed(facts, firewall=start)
+    plan, _ = pipeline.safe_order(plan, observed, settings)
+    return pipeline.check(plan, head.checks, observed, settings), base_bodies, observed
 
 
 def offline_report(
@@ -53,22 +99,12 @@ def offline_report(
     target: str = "",
     nodes: Sequence[Node] | None = None,
     namespaces: Sequence[Namespace] | None = None,
+    inventory: pipeline.Inventory | None = None,
 ) -> PrReport:
-    """No cluster: the head against the base render, as if we had applied the base.
-
-    Each side goes through `pipeline.plan_offline` (the bodies we would apply, templates
-    handled as `plan --offline` does); the base's bodies then play the live objects."""
-    head_bodies = pipeline.plan_offline(head, settings, nodes=nodes, namespaces=namespaces)
-    base_bodies = pipeline.plan_offline(base, settings, nodes=nodes, namespaces=namespaces)
-    manager = settings.options.field_manager
-    plan = make_plan(
-        revision=head.revision,
-        desired=[Desired(r, r.body) for r in _bodies(head_bodies)],
-        live=[Live(r.ref, _applied(r.body, manager), owned=True) for r in _bodies(base_bodies)],
-        options=settings.options,
-        target=OFFLINE,
-        findings=head_bodies.findings,
-    )
+    """`offline_against`, as a PR report (drift is not checked offline)."""
+    given = inventory or pipeline.Inventory(nodes=nodes, namespaces=namespaces)
+    plan, base_bodies, observed = _offline_plans(head, base, settings, given)
+    found = pipeline.worlds(observed, [plan], settings)
     changes = tuple(
         replace(c, reason=_OFFLINE_REASONS.get(c.action, c.reason))
         for c in as_pr_changes(plan.changes)
@@ -82,12 +118,14 @@ def offline_report(
         changes,
         base_errors=len(base_bodies.errors),
         base_origins={r.ref.key: r.origin for r in _bodies(base_bodies)},
+        flows=diff(*found) if found else None,
     )
 
 
 def _bodies(plan: Plan) -> Iterator[Resource]:
-    """The labelled cluster bodies an offline plan would create."""
-    return (c.desired for c in plan.changes if c.desired is not None)
+    """The labelled cluster bodies an offline plan would create (a bridge is no body of the
+    repo's: it comes and goes within one apply)."""
+    return (c.desired for c in plan.changes if c.desired is not None and not c.transient)
 
 
 def _applied(body: Mapping[str, Any], field_manager: str) -> dict[str, Any]:

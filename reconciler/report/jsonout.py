@@ -15,6 +15,7 @@ always present (null or empty when it does not apply).
       "changes": [Change],            # every change in apply order, unchanged included
       "findings": [Finding],          # errors first
       "order": {"method", "states": int, "note", "blinks": [str], "kept": [str]},  # (3)
+      "checks": [Check],              # every ConnectivityCheck of the repo
       "result": Result | null         # only after an apply
     }
     Ref     = {"ref": "Kind/ns/name", "qualifiedRef": "Kind.group/ns/name", "apiVersion",
@@ -29,6 +30,8 @@ always present (null or empty when it does not apply).
                      "driftedBy": [{"manager", "operation", "time"}]}
     Finding = {"severity": "error" | "warning", "text", "message", "field",
                "origin": Origin | null, "ref": Ref | null}
+    Check   = {"name", "holds": bool, "state", "counterexample", "origin", "skipped": bool,
+               "note"}                # state: where it breaks ("after create Kind/name")
     Result  = {"ok": bool, "counts": {"done", "failed", "skipped": int},
                "done": [Ref + {"action"}], "failed": [Ref + {"action", "message"}],
                "skipped": [Ref + {"action"}], "notes": [str]}
@@ -80,6 +83,7 @@ from reconciler.model import (
 )
 from reconciler.plan.diff import projections
 from reconciler.plan.fields import applied_by, managed_fields
+from reconciler.report.checks import checks_json
 
 SCHEMA_VERSION = 1
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -104,6 +108,7 @@ def render_json(plan: Plan, *, result: ApplyResult | None = None) -> str:
             "blinks": list(plan.order.blinks),
             "kept": list(plan.order.kept),
         },
+        "checks": checks_json(plan),
         "result": _result(result) if result else None,
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

@@ -29,6 +29,7 @@ from reconciler.model import (
     Plan,
     Severity,
 )
+from reconciler.report import checks
 from reconciler.report.text import (
     PLAIN,
     DiffStyle,
@@ -66,8 +67,12 @@ def render_markdown(
 ) -> str:
     status = status_by_ref(result)
     changes = listed(plan)
+    failing = checks.markdown_section(plan)  # the issue-16 section, kept apart
     section = Section(
-        head=tuple(_head(plan, result=result, title=title, marker=marker)),
+        head=(
+            *_head(plan, result=result, title=title, marker=marker),
+            *([failing] * bool(failing)),
+        ),
         rows=tuple(row(c, status.get(c.ref, "")) for c in changes),
         details=tuple(d for c in changes if (d := details(c, status.get(c.ref, ""), style))),
     )

@@ -32,9 +32,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from reconciler.applyset import PART_OF
+from reconciler.connectivity import Diff
 from reconciler.model import Action, Change, DiffEntry, ObjectKey, ObjectRef, Origin, Plan, Revision
 from reconciler.plan.guard import is_refusal
 from reconciler.plan.planner import REASONS
+from reconciler.report import checks, flows
 from reconciler.report.markdown import (
     Section,
     code_span,
@@ -105,6 +107,8 @@ class PrReport:
     base_errors: int = 0  # validation errors of the base branch: drift cannot be told apart
     # Where each base object came from: a prune's object has no desired side to say it.
     base_origins: Mapping[ObjectKey, Origin] = field(default_factory=dict)
+    flows: Diff | None = None  # the engine's diff base -> head (None: not computed)
+    drift_flows: Diff | None = None  # live -> base, online: what drift does to traffic
 
     @property
     def offline(self) -> bool:
@@ -206,7 +210,7 @@ def _writes(change: Change) -> bool:
 
 def exit_code(report: PrReport, *, fail_on_drift: bool = False) -> int:
     """As `plan`: 2 invalid head, 1 this PR changes the cluster (or drift, when asked), 0."""
-    if report.head.errors:
+    if report.head.errors or report.head.failing_checks:
         return EXIT_ERROR
     if report.has_changes or (fail_on_drift and report.drift):
         return EXIT_CHANGES
@@ -230,6 +234,7 @@ def render_report(
     Each part is a small section builder, so more sections slot in without a rewrite."""
     sections = [
         Section(head=(*_title(report, marker), *_run_line(run_url))),
+        *_top(report),
         _pr_section(report, style),
         *([Section(head=(_kept_block(report),))] if report.kept else []),
         _drift_section(report, style),
@@ -237,6 +242,17 @@ def render_report(
     limit = f"{forge}'s comment size limit" if forge else "the size limit"
     tail = f"omitted to stay under {limit} ({max_chars:,} characters); {_FULL_REPORT}"
     return fit(sections, max_chars=max_chars, note_tail=tail)
+
+
+def _top(report: PrReport) -> Iterator[Section]:
+    """What the change means before what it edits: failing (and skipped) checks, then the
+    flows it opens and closes."""
+    failing = checks.markdown_section(report.head)
+    if failing:
+        yield Section(head=(failing,))
+    moved = flows.section(report.flows, report.drift_flows)
+    if moved:
+        yield Section(head=(moved,))
 
 
 def _title(report: PrReport, marker: str) -> Iterator[str]:

@@ -24,6 +24,7 @@ from reconciler.model import (
     Severity,
 )
 from reconciler.plan.guard import is_refusal
+from reconciler.report import checks
 from reconciler.report.jsonout import change_entries, errors_first, join_path, jsonable
 from reconciler.report.objdiff import Line, bookkeeping, object_diff
 
@@ -76,6 +77,7 @@ def render_text(
     if not changes and not plan.errors:
         blocks.append("No changes: the cluster matches the repository.")
     blocks.extend(_findings(plan.findings, paint))
+    blocks.extend(checks.text_blocks(plan))
     blocks.append(_summary(plan, result, paint))
     return "\n\n".join(b for b in blocks if b) + "\n"
 

@@ -47,6 +47,7 @@ def test_full_values_reach_the_controller_options(helm: str, tmp_path: Path) -> 
     assert params["git_username"] == "oauth2"
     assert (params["prune"], params["self_heal"], params["adopt"]) == (False, False, True)
     assert (params["log_level"], params["log_format"]) == ("debug", "text")
+    assert params["skip_checks"] == ("admins-ssh", "nodes-reach-each-other")
 
 
 def test_a_flag_the_controller_lacks_is_caught(helm: str, tmp_path: Path) -> None:

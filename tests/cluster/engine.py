@@ -39,9 +39,13 @@ class Repo:
     def remove(self, name: str) -> None:
         (self.root / name).unlink()
 
-    def settings(self, **options: Any) -> pipeline.Settings:
+    def settings(
+        self, *, skip_checks: frozenset[str] = frozenset(), **options: Any
+    ) -> pipeline.Settings:
         return pipeline.Settings(
-            applyset=ApplySet(f"{self.uid}-set", NAMESPACE), options=PlanOptions(**options)
+            applyset=ApplySet(f"{self.uid}-set", NAMESPACE),
+            options=PlanOptions(**options),
+            skip_checks=skip_checks,
         )
 
 

@@ -59,10 +59,13 @@ def start_controller(
         kubeconfig: str = "",
         debounce: float = 0.3,
         git_timeout: float = 20,
+        skip_checks: frozenset[str] = frozenset(),
         **options: Any,
     ) -> Controller:
         config = ControllerConfig(
-            settings=pipeline.Settings(applyset=applyset, options=PlanOptions(**options)),
+            settings=pipeline.Settings(
+                applyset=applyset, options=PlanOptions(**options), skip_checks=skip_checks
+            ),
             identity=identity or f"{uid}-controller",
             timing=Timing(
                 interval=interval, retry=0.5, debounce=debounce, debounce_max=max(1.0, debounce)

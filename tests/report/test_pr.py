@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler import pipeline
+from reconciler.cli.plan import inventory_of
 from reconciler.model import (
     Action,
     Change,
@@ -267,7 +269,49 @@ def example_report(tmp_path: Path) -> PrReport:
     settings = pipeline.Settings()
     head = pipeline.render(EXAMPLE_REPO, HEAD_REV, settings)
     base = pipeline.render(example_base(tmp_path), BASE_REV, settings)
-    return offline_report(head=head, base=base, settings=settings, base_ref="main")
+    inventory = inventory_of(EXAMPLE_REPO.parent / "examples" / "inventory.yaml")
+    return offline_report(
+        head=head, base=base, settings=settings, base_ref="main", inventory=inventory
+    )
+
+
+def test_connectivity_section_comes_before_the_field_diffs(tmp_path: Path) -> None:
+    """The flows this PR opens (redis client egress) and closes (the legacy allow-all),
+    each with the policy that causes it, above the object table."""
+    body = render_report(example_report(tmp_path))
+    flows, table = body.index("#### Connectivity changes"), body.index("| Action | Kind |")
+    assert flows < table
+    section = body[flows:table]
+    opens, closes = section.index("**Opens"), section.index("**Closes")
+    assert "`tcp/6379`" in section[opens:closes] and "allow-redis-egress" in section[opens:closes]
+    assert "legacy-allow-all" in section[closes:]
+    assert ":no_entry:" not in body  # every check holds
+
+
+def test_failing_checks_come_first_and_fail_the_report(tmp_path: Path) -> None:
+    head_dir = tmp_path / "head"
+    shutil.copytree(EXAMPLE_REPO, head_dir)
+    firewall = head_dir / "hosts" / "node-firewall.yaml"
+    firewall.write_text(firewall.read_text().replace("          - 10.240.0.0/16 # nodes\n", ""))
+    settings = pipeline.Settings()
+    head = pipeline.render(head_dir, HEAD_REV, settings)
+    base = pipeline.render(EXAMPLE_REPO, BASE_REV, settings)
+    inventory = inventory_of(EXAMPLE_REPO.parent / "examples" / "inventory.yaml")
+    report = offline_report(head=head, base=base, settings=settings, inventory=inventory)
+    body = render_report(report)
+    failing = body.index("Connectivity checks failing (1)")
+    assert failing < body.index("#### Connectivity changes") < body.index("| Action | Kind |")
+    assert "**nodes-reach-each-other**: `node node-1 -> node node-2 tcp/10250 denied" in body
+    assert exit_code(report) == 2
+    skipped = offline_report(
+        head=head,
+        base=base,
+        settings=replace(settings, skip_checks=frozenset({"nodes-reach-each-other"})),
+        inventory=inventory,
+    )
+    body = render_report(skipped)
+    assert "> :warning: ConnectivityCheck nodes-reach-each-other is skipped (--skip-checks)" in body
+    assert exit_code(skipped) == 1
 
 
 def test_offline_example_repo_against_its_base(tmp_path: Path) -> None:

@@ -35,11 +35,12 @@ def evaluate(src: str, dst: str, port: str, *extra: str) -> tuple[int, str]:
         ("cidr:198.18.0.1", "node:node-1", "tcp/6443", 0),
         ("cidr:198.18.0.1", "node:node-1", "tcp/10250", 1),  # dropped by drop-other-ingress
         ("pod:shop/busybox-1", "node:node-1", "tcp/10250", 1),  # busybox egress policy
-        # allow-ping-in-cluster / allow-platform-egress select every pod (namespaceSelector
-        # all()), so their tier ends in a drop for every pod in both directions:
-        ("pod:default/curl-1", "pod:shop/nginx-1", "tcp/80", 1),
-        ("pod:ingress-nginx/controller-1", "pod:shop/nginx-1", "tcp/80", 1),
-        ("pod:shop/busybox-1", "pod:kube-system/coredns-1", "udp/53", 1),
+        # The promises of checks/pods.yaml (the allows in global/ select only the namespaces
+        # their default denies cover, so CoreDNS and the ingress controller stay open):
+        ("pod:default/curl-1", "pod:shop/nginx-1", "tcp/80", 0),
+        ("pod:default/curl-1", "pod:shop/web-1", "tcp/80", 1),  # curl's egress: nginx only
+        ("pod:ingress-nginx/controller-1", "pod:shop/nginx-1", "tcp/80", 0),
+        ("pod:shop/busybox-1", "pod:kube-system/coredns-1", "udp/53", 0),
         ("pod:shop/web-1", "pod:cache/redis-1", "tcp/6379", 0),  # same node n3: both halves allow
         ("pod:shop/web-1", "pod:cache/redis-1", "tcp/6380", 1),
         ("pod:cattle-system/cattle-agent-1", "cidr:198.18.0.1", "tcp/443", 0),  # SA cattle
@@ -102,6 +103,13 @@ def test_a_broken_inventory_names_file_and_line(tmp_path: Path) -> None:
     assert code == 2 and f"{bad}:4" in output
 
 
+DENY_ALL = (
+    '  name: default-deny-all\nspec:\n  namespaceSelector: "kubernetes.io/metadata.name not in '
+    "{'kube-system', 'calico-system', 'calico-apiserver', 'tigera-operator', 'ingress-nginx', "
+    "'cattle-system'}\""
+)
+
+
 def _copy(tmp_path: Path, old: str, new: str) -> str:
     head = tmp_path / "head"
     shutil.copytree(REPO, head)
@@ -120,17 +128,19 @@ def test_diff_of_a_repo_with_itself_exits_0() -> None:
 def test_exempting_shop_from_the_default_deny_changes_no_flow(tmp_path: Path) -> None:
     # The issue-15 example: plan shows a field change, yet allow-ping-in-cluster still selects
     # every pod in shop, so its tier still ends in a drop (calico-semantics.md "End of tier").
-    head = _copy(tmp_path, "'cattle-system'}", "'cattle-system', 'shop'}")
+    head = _copy(
+        tmp_path, DENY_ALL, DENY_ALL.replace("'cattle-system'}", "'cattle-system', 'shop'}")
+    )
     code, output = run("diff", "--base", REPO, "--head", head, "--inventory", INVENTORY)
     assert code == 0, output
 
 
 def test_diff_names_the_flows_and_the_policy_that_changed_them(tmp_path: Path) -> None:
-    # Negative control of the test above: allowing DNS to pods in allow-platform-egress opens
-    # udp/53 from every pod whose destination accepts it.
+    # Negative control of the test above: allowing tcp/8080 in allow-platform-egress opens
+    # it from every pod it selects to every pod that accepts it (unpoliced namespaces).
     dns = (
         "          - 6443\n"
-        "    - action: Allow\n      protocol: UDP\n      destination:\n        ports: [53]"
+        "    - action: Allow\n      protocol: TCP\n      destination:\n        ports: [8080]"
     )
     head = _copy(tmp_path, "          - 6443", dns)
     args = ("diff", "--base", REPO, "--head", head, "--inventory", INVENTORY)
@@ -138,11 +148,11 @@ def test_diff_names_the_flows_and_the_policy_that_changed_them(tmp_path: Path) -
     assert code == 1
     changes = json.loads(output)["changes"]
     opened = [c for c in changes if c["after"] == "allow"]
-    assert opened and all(c["ports"] == "udp/53" for c in opened)
+    assert opened and all(c["ports"] == "tcp/8080" for c in opened)
     assert all(any("allow-platform-egress" in b for b in c["because"]) for c in opened)
     code, markdown = run(*args, "-o", "markdown")
-    assert code == 1 and markdown.startswith("**Connectivity:**") and "| udp/53 |" not in markdown
-    assert "`udp/53`" in markdown
+    assert code == 1 and markdown.startswith("**Connectivity:**") and "| tcp/8080 |" not in markdown
+    assert "`tcp/8080`" in markdown
 
 
 def test_map_shows_failsafe_ports_open_to_the_world() -> None:

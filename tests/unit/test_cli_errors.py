@@ -74,6 +74,7 @@ PLAN_VALUES = [
     ["--max-prune", ""],
     ["--calico-version", "x"],
     ["--calico-version", "3"],
+    ["--skip-checks", "Not A Name"],
 ]
 MALFORMED = {
     "plan": [
@@ -81,6 +82,7 @@ MALFORMED = {
         ["-o", "yaml"],
         ["--offline", "--nodes-file", "/nonexistent"],
         ["--diff", "side-by-side"],
+        ["--offline", "--base", "/nonexistent"],
     ],
     "apply": [*PLAN_VALUES, ["-o", "yaml"], ["--diff", "side-by-side"]],
     "report": [

@@ -38,6 +38,7 @@ TOP_KEYS = {
     "valid",
     "hasChanges",
     "counts",
+    "checks",
     "changes",
     "findings",
     "order",

@@ -15,7 +15,7 @@ headlines() {
   local out rc=0
   out="$("$@" 2>&1)" || rc=$?
   if [ "$rc" -gt 1 ]; then printf '%s\n' "$out"; return "$rc"; fi
-  printf '%s\n' "$out" | grep -E '^(► |Plan:|Apply:|No changes|warning:)'
+  printf '%s\n' "$out" | grep -E '^(► |Plan:|Apply:|Apply order:|  keeps:|No changes|warning:)'
 }
 
 # As root (with iptables), Felix runs as the dataplane: one network namespace per node.

@@ -81,7 +81,7 @@ if [ -n "$DATAPLANE" ]; then
   echo "Felix enforces it: node-1's SSH is probed every 100 ms, from node-2 (inside the"
   echo "cluster network) and from outside, before, during and after the apply."
   PROBES="$(mktemp)"
-  python -m reconciler.localcluster.watch --to node-1 --port 22 --from node-2 --from outside \
+  python -m reconciler.localcluster.watch "${STATE[@]}" --to node-1 --port 22 --from node-2 --from outside \
     >"$PROBES" &
   WATCH=$!
   sleep 1

@@ -121,6 +121,14 @@ def summary_line(plan: Plan) -> str:
     return "Plan: " + ", ".join(count_phrases(plan))
 
 
+KEPT_SHOWN = 6  # kept flows listed under the summary; JSON has them all
+
+
+def _cut(text: str, most: int = 160) -> str:
+    """A kept flow's line, short: every one is in the JSON, whole."""
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
 def order_lines(plan: Plan) -> list[str]:
     """How the apply order keeps flows (design invariant 4); nothing for a plain kind order."""
     order = plan.order
@@ -128,7 +136,9 @@ def order_lines(plan: Plan) -> list[str]:
         return []
     checked = f", {order.states} states checked on the connectivity model" if order.states else ""
     head = f"Apply order: {order.method}{checked}" + (f" ({order.note})" if order.note else "")
-    kept = [f"  keeps: {k}" for k in order.kept]
+    kept = [f"  keeps: {_cut(k)}" for k in order.kept[:KEPT_SHOWN]]
+    if len(order.kept) > KEPT_SHOWN:
+        kept.append(f"  keeps: ... and {len(order.kept) - KEPT_SHOWN} more (-o json: order.kept)")
     return [head, *kept, *(f"  blinks: {b}" for b in order.blinks)]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import given
@@ -16,6 +17,7 @@ from reconciler.model import (
     FieldChange,
     Finding,
     ObjectRef,
+    Order,
     Origin,
     Resource,
     Revision,
@@ -23,7 +25,7 @@ from reconciler.model import (
 )
 from reconciler.plan import Desired, Live
 from reconciler.report import render_markdown, render_text
-from reconciler.report.text import diff_lines, format_value
+from reconciler.report.text import KEPT_SHOWN, diff_lines, format_value, order_lines
 from tests.factories import change, plan, planned
 from tests.factories import gnp_ref as gnp
 from tests.factories import knp_ref as knp
@@ -271,3 +273,13 @@ def test_after_an_apply_only_the_failures_and_the_summary() -> None:
         == "  failed: GlobalNetworkPolicy.projectcalico.org/b: admission denied"
     )
     assert render_text(p, result=result).count("►") == 3  # -v: every block
+
+
+def test_a_bridged_order_lists_a_few_kept_flows_and_counts_the_rest() -> None:
+    kept = tuple(f"pods a{i} -> pods b tcp/{i}" for i in range(KEPT_SHOWN + 3)) + ("x" * 500,)
+    bridged = replace(plan(), order=Order("bridged", states=4, note="n", kept=kept))
+    lines = order_lines(bridged)
+    assert lines[0] == "Apply order: bridged, 4 states checked on the connectivity model (n)"
+    assert lines[1:-1] == [f"  keeps: {k}" for k in kept[:KEPT_SHOWN]]
+    assert lines[-1] == "  keeps: ... and 4 more (-o json: order.kept)"
+    assert order_lines(plan()) == []  # the plain kind order says nothing

@@ -276,7 +276,7 @@ def test_after_an_apply_only_the_failures_and_the_summary() -> None:
 
 
 def test_a_bridged_order_lists_a_few_kept_flows_and_counts_the_rest() -> None:
-    kept = tuple(f"pods a{i} -> pods b tcp/{i}" for i in range(KEPT_SHOWN + 3)) + ("x" * 500,)
+    kept = (*(f"pods a{i} -> pods b tcp/{i}" for i in range(KEPT_SHOWN + 3)), "x" * 500)
     bridged = replace(plan(), order=Order("bridged", states=4, note="n", kept=kept))
     lines = order_lines(bridged)
     assert lines[0] == "Apply order: bridged, 4 states checked on the connectivity model (n)"

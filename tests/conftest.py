@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, settings
 from reconciler import localcluster
 from reconciler.cluster.client import USER_AGENT, Cluster, Connection
 from tests.audit import AuditLog
+from tests.bridges import remove_left_bridges
 
 # Property tests judge behaviour, never speed: on a loaded 2-core CI machine hypothesis's
 # timing checks (deadline, too_slow) would fail tests whose properties hold.
@@ -78,6 +79,7 @@ def user_agent(uid: str) -> str:
 @pytest.fixture
 def cluster(control_plane: localcluster.ClusterInfo, user_agent: str) -> Iterator[Cluster]:
     c = Cluster.connect(Connection(kubeconfig=control_plane.kubeconfig, user_agent=user_agent))
+    remove_left_bridges(c)
     yield c
     c.close()
 

@@ -18,6 +18,7 @@ Whatever blinks anyway is reported, never silent.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -37,6 +38,7 @@ from reconciler.plan.order import in_apply_order
 
 _LIVE = Origin("(live)")
 CHECK_LIMIT = 32  # firewall writes whose every intermediate state we evaluate
+BRIDGE_MAX_BYTES = 1_000_000  # a bridge policy larger than this is not written
 BUDGET = 150_000  # class pairs evaluated on the model per plan, at most (a few seconds)
 SEARCH_LIMIT = 10  # firewall writes we try to reorder (a greedy, quadratic search)
 FIREWALL_KINDS = frozenset(
@@ -193,6 +195,10 @@ def _bridged(
     made = bridge.objects(rules, tiers, forward=forward, name=around.bridge_tier)
     if made is None:
         return Ordered(ordered, "unchecked", note=bridge.NO_TIER)
+    size = len(json.dumps(made[1].body))
+    if size > BRIDGE_MAX_BYTES:  # the API server refuses big objects (3 MiB in etcd)
+        note = f"no bridge: it would be {size:,} bytes (at most {BRIDGE_MAX_BYTES:,})"
+        return Ordered(ordered, "unchecked", note=note)
     up = tuple(_write(around.prepare(r)) for r in made)
     down = tuple(_prune(around.prepare(r)) for r in reversed(made))
     kept = tuple(c for c in ordered if not bridge.is_bridge(c.ref))  # a leftover is rewritten

@@ -20,6 +20,7 @@ import pytest
 from reconciler.cluster.client import Cluster, Connection, ResourceType
 from reconciler.localcluster import ClusterInfo
 from tests.audit import AuditLog
+from tests.bridges import remove_left_bridges
 
 CRD = "crd.projectcalico.org"
 V3 = "projectcalico.org"
@@ -62,6 +63,7 @@ def plane(request: pytest.FixtureRequest) -> Plane:
 @pytest.fixture
 def cluster(plane: Plane, user_agent: str) -> Iterator[Cluster]:
     c = Cluster.connect(Connection(kubeconfig=plane.info.kubeconfig, user_agent=user_agent))
+    remove_left_bridges(c)
     yield c
     c.close()
 

@@ -31,8 +31,13 @@ CSS = Path(__file__).with_name("github.css")
 OUTPUT = Path(__file__).parents[2] / "build" / "test-output"
 DEFAULTS = Path("global") / "cluster-defaults.yaml"
 FIREWALL = Path("hosts") / "node-firewall.yaml"
-OLD_SELECTOR = "'ingress-nginx', 'cattle-system'}\"\n  types:\n    - Ingress\n"
-NEW_SELECTOR = "'ingress-nginx', 'cattle-system', 'shop'}\"\n  types:\n    - Ingress\n"
+# default-deny-all's namespaceSelector (allow-ping-in-cluster repeats it: the name tells).
+OLD_SELECTOR = (
+    'name: default-deny-all\nspec:\n  namespaceSelector: "kubernetes.io/metadata.name not in '
+    "{'kube-system', 'calico-system', 'calico-apiserver', 'tigera-operator', 'ingress-nginx', "
+    "'cattle-system'}\""
+)
+NEW_SELECTOR = OLD_SELECTOR.replace("'cattle-system'}", "'cattle-system', 'shop'}")
 SSH_PORT = "      destination:\n        ports:\n          - 22\n"
 
 

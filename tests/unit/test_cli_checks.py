@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from click.testing import CliRunner, Result
 
+from reconciler import pipeline
 from reconciler.cli import main
+from reconciler.model import Revision
+from reconciler.observe import Observed
+from reconciler.observe.inventory_file import read_inventory
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "example-repo"
@@ -110,13 +115,25 @@ def test_skip_checks_unblocks_loudly(tmp_path: Path) -> None:
     assert "tcp/10250 denied" in warning
 
 
-def test_without_a_base_checks_start_from_an_empty_cluster(tmp_path: Path) -> None:
-    """From nothing, today's kind order isolates pods before their allows exist: named."""
-    result = plan(str(EXAMPLE), "-o", "json")
-    checks = {c["name"]: c for c in json.loads(result.output)["checks"]}
-    dns = checks["every-pod-resolves-names"]
-    assert dns["state"].startswith("after create ")
-    assert dns["note"] == "holds in the desired state: only the apply order breaks it"
+def test_without_a_base_checks_start_from_an_empty_cluster_and_the_order_keeps_them() -> None:
+    """From nothing, the kind order isolates pods before their allows exist; the plan's
+    order bridges those flows (make-before-break), so every check holds in every state."""
+    doc = json.loads(plan(str(EXAMPLE), "-o", "json").output)
+    assert doc["order"]["method"] == "bridged"
+    assert [c["name"] for c in doc["checks"] if not c["holds"]] == []
+    # Negative control: the same plan without its bridge (the kind order) breaks DNS.
+    settings = pipeline.Settings()
+    rendered = pipeline.render(EXAMPLE, Revision("dir:x", str(EXAMPLE)), settings)
+    found = read_inventory(Path(INVENTORY))
+    given = pipeline.Inventory(found.nodes, found.namespaces, found.pods, found.service_accounts)
+    bridged = pipeline.plan_offline(rendered, settings, **given.kwargs())
+    naive = replace(bridged, changes=tuple(c for c in bridged.changes if not c.transient))
+    facts = given.facts(settings.calico)
+    observed = Observed(facts, firewall=pipeline.offline_firewall(facts, ()))
+    checked = {c.name: c for c in pipeline.check(naive, rendered.checks, observed, settings).checks}
+    dns = checked["every-pod-resolves-names"]
+    assert not dns.holds and dns.state.startswith("after create ")
+    assert dns.note == "holds in the desired state: only the apply order breaks it"
 
 
 def test_without_an_inventory_checks_are_not_evaluated_and_say_so() -> None:

@@ -217,16 +217,8 @@ def module_dir(module: str, path: str) -> Path:
 
 def calico_crd_dir(progress: Progress = print) -> Path:
     """Download the pinned Calico module (verified by go.sum) and return its CRD folder."""
-    go = go_binary()
-    proc = subprocess.run(
-        [go, "mod", "download", "-json", "github.com/projectcalico/calico"],
-        cwd=GOMOD / "calico",
-        env=_go_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    info = json.loads(proc.stdout or "{}")
-    if proc.returncode != 0 or "Dir" not in info:
-        raise BuildError(f"downloading Calico {CALICO_VERSION} CRDs failed: {info or proc.stderr}")
-    return Path(info["Dir"]) / "libcalico-go" / "config" / "crd"
+    try:
+        found = module_dir("calico", "github.com/projectcalico/calico")
+    except BuildError as exc:
+        raise BuildError(f"Calico {CALICO_VERSION} CRDs: {exc}") from None
+    return found / "libcalico-go" / "config" / "crd"

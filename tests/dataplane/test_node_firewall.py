@@ -11,11 +11,10 @@ from dataclasses import replace
 
 from reconciler import pipeline
 from reconciler.cluster.client import Cluster
-from reconciler.localcluster.dataplane import ruleset, wait_settled
 from reconciler.localcluster.probe import ProbeLoop, probe, verdicts, wait_verdict
-from reconciler.model import ApplyResult, Change, Revision
+from reconciler.model import ApplyResult, Revision
 from tests.cluster.engine import Repo
-from tests.dataplane.helpers import Net
+from tests.dataplane.helpers import Net, apply_settled
 
 # A connection that gets through answers in milliseconds; the slack is for a busy test
 # machine, so that only a dropped SYN counts as a failure.
@@ -32,14 +31,7 @@ def _apply(cluster: Cluster, repo: Repo, net: Net, *, hosts_first: bool = False)
     if hosts_first:
         changes = sorted(planned.plan.changes, key=lambda c: c.ref.kind != "HostEndpoint")
         planned = replace(planned, plan=replace(planned.plan, changes=tuple(changes)))
-    nodes = [n.netns for n in net.dp.nodes]
-    seen = {n: ruleset(n) for n in nodes}
-
-    def settle(change: Change, _: str) -> None:
-        wait_settled(nodes, seen)
-        seen.update({n: ruleset(n) for n in nodes})
-
-    return pipeline.apply(cluster, planned, settings, progress=settle)
+    return apply_settled(net, cluster, planned, settings)
 
 
 def _targets(net: Net) -> list[tuple[str, int]]:

@@ -20,13 +20,12 @@ import pytest
 from reconciler import pipeline
 from reconciler.cluster.client import Cluster
 from reconciler.localcluster import kubectl
-from reconciler.localcluster.dataplane import ruleset, wait_settled
 from reconciler.localcluster.pods import Pod, add_pod
 from reconciler.localcluster.probe import ProbeLoop, listening, wait_verdict
-from reconciler.model import ApplyResult, Change, Revision
+from reconciler.model import ApplyResult, Revision
 from reconciler.plan import bridge
 from tests.cluster.engine import Repo, k8s_np
-from tests.dataplane.helpers import Net
+from tests.dataplane.helpers import Net, apply_settled
 
 PROBE_TIMEOUT = 1.0
 _HOSTS = itertools.count()
@@ -76,14 +75,7 @@ def _apply(cluster: Cluster, repo: Repo, net: Net, *, naive: bool = False) -> Ap
     if naive:
         kept = tuple(c for c in planned.plan.changes if not bridge.is_bridge(c.ref))
         planned = replace(planned, plan=replace(planned.plan, changes=kept))
-    nodes = [n.netns for n in net.dp.nodes]
-    seen = {n: ruleset(n) for n in nodes}
-
-    def settle(change: Change, _: str) -> None:
-        wait_settled(nodes, seen)
-        seen.update({n: ruleset(n) for n in nodes})
-
-    return pipeline.apply(cluster, planned, settings, progress=settle)
+    return apply_settled(net, cluster, planned, settings)
 
 
 def test_the_bridge_keeps_the_flow_both_states_allow(

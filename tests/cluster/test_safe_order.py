@@ -8,11 +8,12 @@ annotation, as Calico itself reads them."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from reconciler import pipeline
+from reconciler import localcluster, pipeline
 from reconciler.apply.executor import Interrupted
 from reconciler.applyset import read_inventory
 from reconciler.cluster.client import CONFIGMAPS, Cluster
@@ -21,9 +22,26 @@ from reconciler.model import Action, Change, Revision
 from reconciler.plan import bridge
 from tests.audit import AuditLog
 from tests.cluster.engine import NAMESPACE, Repo, k8s_np, reconcile
-from tests.cluster.flavours import Plane, audit, cluster, plane
+from tests.cluster.flavours import Plane, audit, cluster
 
-__all__ = ["audit", "cluster", "plane"]  # fixtures: both flavours for every test here
+__all__ = ["audit", "cluster"]  # fixtures: both flavours, on this module's own planes
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture(scope="module", params=["crd", "v3"])
+def plane(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Plane]:
+    """Control planes of this module's own: the order depends on every policy in the
+    cluster, and the shared planes hold what other tests left (the example repo's default
+    denies, say), which would decide these flows before this module's policies do."""
+    state = tmp_path_factory.mktemp(f"cp-safe-{request.param}")
+    try:
+        info = localcluster.up(state, nodes=3, calico_apiserver=request.param == "v3")
+        kubectl(info, "create", "namespace", NAMESPACE)
+        yield Plane(request.param, info)
+    finally:
+        localcluster.down(state)
 
 
 def _pod(plane: Plane, ns: str, name: str, ip: str, labels: dict[str, str]) -> None:

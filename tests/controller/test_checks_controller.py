@@ -9,15 +9,32 @@ from typing import Any
 
 import pytest
 
+from reconciler import localcluster
 from reconciler.applyset import ApplySet
 from reconciler.cluster.client import Cluster
 from reconciler.controller.record import Reason
 from reconciler.controller.status import read_status
+from reconciler.localcluster import ClusterInfo
 from tests.audit import AuditLog
 from tests.cluster.inventory import create_all, delete_nodes, node
+from tests.conftest import RECONCILER_NAMESPACE
 from tests.controller.conftest import SECRET, StartController
 from tests.controller.helpers import GNP, events_for, get, github_push, policy_yaml
 from tests.source.repos import Upstream
+
+
+@pytest.fixture(scope="module")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterInfo]:
+    """A control plane of this module's own: checks read every policy and setting of the
+    cluster, and the shared one holds what other tests left (example-repo's automatic host
+    endpoints and node firewall), which would decide these flows instead of the repo."""
+    state = tmp_path_factory.mktemp("cp-checks")
+    try:
+        info = localcluster.up(state, nodes=3)
+        localcluster.kubectl(info, "create", "namespace", RECONCILER_NAMESPACE)
+        yield info
+    finally:
+        localcluster.down(state)
 
 
 @pytest.fixture

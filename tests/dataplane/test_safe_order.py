@@ -38,7 +38,7 @@ def pods(net: Net, uid: str) -> Iterator[dict[str, Pod]]:
         body = {"apiVersion": "v1", "kind": "Namespace",
                 "metadata": {"name": ns, "labels": labels}}  # fmt: skip
         kubectl(net.info, "apply", "-f", "-", stdin=json.dumps(body))
-    base = 20 + 2 * next(_HOSTS)  # pod addresses stay taken for the whole session
+    base = 200 + 2 * next(_HOSTS)  # taken for the whole session; test_pods uses 10-21
     layout = {"web": (f"{uid}-a", "node-2", base), "client": (f"{uid}-a", "node-3", base),
               "other": (f"{uid}-b", "node-3", base + 1)}  # fmt: skip
     made = {

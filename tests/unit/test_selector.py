@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler.manifests.selector import (
@@ -428,11 +428,18 @@ def test_round_trip(tree: Node) -> None:
     assert parse_selector(str(selector)) == selector
 
 
+# The tree strategy filters double negations out by design: how many it drops varies with
+# the draw, so that health check says nothing about these properties.
+FILTERED = settings(suppress_health_check=[HealthCheck.filter_too_much])
+
+
+@FILTERED
 @given(SMALL_TREES, LABELS)
 def test_negation(a: Selector, labels: Mapping[str, str]) -> None:
     assert parse_selector(f"!({a})").matches(labels) is not a.matches(labels)
 
 
+@FILTERED
 @given(SMALL_TREES, SMALL_TREES, LABELS)
 def test_de_morgan(a: Selector, b: Selector, labels: Mapping[str, str]) -> None:
     not_and = parse_selector(f"!(({a}) && ({b}))").matches(labels)
@@ -441,6 +448,7 @@ def test_de_morgan(a: Selector, b: Selector, labels: Mapping[str, str]) -> None:
     assert not_or is parse_selector(f"!({a}) && !({b})").matches(labels)
 
 
+@FILTERED
 @given(SMALL_TREES, SMALL_TREES, LABELS)
 def test_and_implies_each_side(a: Selector, b: Selector, labels: Mapping[str, str]) -> None:
     both = parse_selector(f"({a}) && ({b})").matches(labels)

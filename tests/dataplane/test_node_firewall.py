@@ -19,6 +19,10 @@ from tests.dataplane.helpers import Net, apply_settled
 # A connection that gets through answers in milliseconds; the slack is for a busy test
 # machine, so that only a dropped SYN counts as a failure.
 PROBE_TIMEOUT = 1.0
+# The safe order's probes wait longer: a SYN that a blink drops is sent again after 1 s, so
+# a cut of a second or more still fails them, while one answer late on a loaded 2-core
+# machine (seen once in CI, 19.7 s into a run) does not.
+SAFE_PROBE_TIMEOUT = 2.0
 
 
 def _apply(cluster: Cluster, repo: Repo, net: Net, *, hosts_first: bool = False) -> ApplyResult:
@@ -68,7 +72,7 @@ def test_node_firewall_does_what_its_comments_say(
 def test_firewall_safe_order_never_cuts_ssh_or_the_api_server(
     net: Net, dp_cluster: Cluster, repo: Repo
 ) -> None:
-    with ProbeLoop(net.dp.admin, _targets(net), interval=0.1, timeout=PROBE_TIMEOUT) as loop:
+    with ProbeLoop(net.dp.admin, _targets(net), interval=0.1, timeout=SAFE_PROBE_TIMEOUT) as loop:
         result = _apply(dp_cluster, repo, net)
     assert result.ok, result.failed
     assert len(loop.samples) > 50, "the probe loop must cover the whole apply"

@@ -31,10 +31,10 @@ from reconciler.connectivity.intervals import IntervalSet
 from reconciler.connectivity.packets import show_packets
 from reconciler.connectivity.pairwise import Cell, Verdicts, representatives
 from reconciler.generate.autohep import AutoHostEndpoints
-from reconciler.kinds import K8S_NETWORKING
 from reconciler.model import Action, Change, ObjectRef, Order, Origin, Resource
 from reconciler.plan import bridge
 from reconciler.plan.order import in_apply_order
+from reconciler.plan.steps import Identity, identity
 
 _LIVE = Origin("(live)")
 CHECK_LIMIT = 32  # firewall writes whose every intermediate state we evaluate
@@ -45,7 +45,7 @@ FIREWALL_KINDS = frozenset(
     {"GlobalNetworkPolicy", "NetworkPolicy", "HostEndpoint", "GlobalNetworkSet", "NetworkSet"}
     | {"Tier", "StagedGlobalNetworkPolicy", "StagedNetworkPolicy"}
 )
-Key = tuple[bool, str, str, str]
+Key = Identity
 Matrix = dict[Cell, Verdicts]
 
 
@@ -361,10 +361,10 @@ def _written(changes: Iterable[Change]) -> dict[Key, Resource]:
         if change.ref.kind not in FIREWALL_KINDS:
             continue
         if change.desired is not None:
-            out[(*_key(change.desired)[:3], f"{i}+")] = change.desired
+            out[(*identity(change.desired.ref)[:3], f"{i}+")] = change.desired
         if change.live:
             live = Resource(change.ref, change.live, _LIVE)
-            out[(*_key(live)[:3], f"{i}-")] = live
+            out[(*identity(live.ref)[:3], f"{i}-")] = live
     return out
 
 
@@ -374,13 +374,8 @@ def _step(change: Change, rest: Sequence[Change]) -> str:
     return f"after {change.action} {change.ref}{until}"
 
 
-def _key(resource: Resource) -> Key:
-    ref = resource.ref
-    return (ref.group == K8S_NETWORKING, ref.kind, ref.namespace, ref.name)
-
-
 def _index(resources: Iterable[Resource]) -> dict[Key, Resource]:
-    return {_key(r): r for r in resources if r.ref.kind in FIREWALL_KINDS}
+    return {identity(r.ref): r for r in resources if r.ref.kind in FIREWALL_KINDS}
 
 
 def _applied(state: dict[Key, Resource], changes: Iterable[Change]) -> dict[Key, Resource]:
@@ -388,7 +383,7 @@ def _applied(state: dict[Key, Resource], changes: Iterable[Change]) -> dict[Key,
     for change in changes:
         if change.ref.kind not in FIREWALL_KINDS or not change.action.writes:
             continue
-        key = (change.ref.group == K8S_NETWORKING, *change.ref.key[1:])
+        key = identity(change.ref)
         if change.action is Action.PRUNE:
             out.pop(key, None)
         elif change.desired is not None:

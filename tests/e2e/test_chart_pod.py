@@ -8,8 +8,8 @@ with no write to a managed object -> `helm upgrade` with changed values -> `helm
 leaves nothing cluster-scoped -> `local-cluster down` leaves no process, mount, netns or
 cgroup. Every request of the pod is the chart's ServiceAccount's (the audit log says so).
 
-Not proved here: the chart's NetworkPolicy. The node's CNI (bridge) does not enforce
-NetworkPolicy; that needs Felix enforcing pods (see the chart's README).
+The chart's NetworkPolicy is not enforced here (the node's CNI is the bridge plugin);
+Felix enforces it on stand-in pods in tests/dataplane/test_chart_networkpolicy.py.
 """
 
 from __future__ import annotations

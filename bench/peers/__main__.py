@@ -166,7 +166,9 @@ def _measure(
     wall, rss, code, err = _spawn(argv, dict(tool.env))
     if code != 0:
         raise SystemExit(f"{tool.column}, {phase}: exit {code}: {' '.join(argv)}\n{err[-3000:]}")
-    return Measured(tool.column, phase, log.since(mark, user_agent=tool.user_agent), wall, rss)
+    counts = log.since(mark, user_agent=tool.user_agent)
+    _progress(f"   {phase}: {counts.total} requests, {wall:.2f} s, {rss:.0f} MiB")
+    return Measured(tool.column, phase, counts, wall, rss)
 
 
 def _spawn(argv: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:

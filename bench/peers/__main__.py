@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -30,7 +31,6 @@ from bench.peers.audit import AuditLog, Counts
 from reconciler import localcluster
 from reconciler.localcluster import build
 
-PHASES = ("first apply", "no-op", "drift heal", "1% change")
 TIMEOUT = 3600  # one phase, seconds: 10,000 objects at one request at a time on a busy box
 DRIFTER = "bench-drifter"
 
@@ -57,11 +57,22 @@ def main() -> None:
 
 def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.peers", description=__doc__)
-    parser.add_argument("--sizes", default="1000", type=lambda s: [int(x) for x in s.split(",")])
-    parser.add_argument("--runs", default=1, type=int, help="interleaved runs (median)")
+    parser.add_argument("--sizes", default="1000", type=_counts, help="objects, e.g. 1000,10000")
+    parser.add_argument("--runs", default=1, type=_count, help="interleaved runs (median)")
     parser.add_argument("--tools", default="ours,flux,kubectl,kubectl-prune")
     parser.add_argument("--keep", action="store_true", help="leave each control plane running")
     return parser.parse_args()
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+def _counts(text: str) -> list[int]:
+    return [_count(x) for x in text.split(",")]
 
 
 def _load() -> str:
@@ -108,6 +119,8 @@ def _run(chosen: list[tools.Tool], n: int, run: int, keep: bool) -> list[Measure
         finally:
             if not keep:
                 localcluster.down(state)
+    if not keep:
+        shutil.rmtree(root)  # 10,000 objects leave tens of MB of repos and audit logs
     return rows
 
 

@@ -88,11 +88,9 @@ def _tools(names: str) -> tuple[list[tools.Tool], dict[str, str]]:
         if name == "ours":
             chosen.append(tools.ours())
         elif name == "flux":
-            try:
-                chosen.append(tools.flux(tools.ensure_flux(_progress)))
-            except build.BuildError as exc:
-                print(f"Flux ssa driver not built: {exc}", file=sys.stderr)
-                skipped["Flux ssa"] = f"not built: {str(exc).splitlines()[-1]}"
+            flux, why = tools.flux_or_why(_progress)
+            chosen.extend([flux] if flux else [])
+            skipped.update({"Flux ssa": why} if why else {})
         elif name in ("kubectl", "kubectl-prune"):
             chosen.append(tools.kubectl(kubectl, prune=name == "kubectl-prune"))
         else:

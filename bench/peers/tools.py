@@ -166,3 +166,13 @@ def ensure_flux(progress: Progress) -> Path:
         raise build.BuildError(f"go build in {FLUX_DIR} failed:\n{tail}")
     tmp.rename(binary)  # atomic: a half-built driver never looks cached
     return binary
+
+
+def flux_or_why(progress: Progress) -> tuple[Tool | None, str]:
+    """The Flux tool, or why it cannot run: a failed build leaves the other tools running."""
+    try:
+        return flux(ensure_flux(progress)), ""
+    except build.BuildError as exc:
+        progress(f"Flux ssa driver not built: {exc}")
+        lines = str(exc).splitlines()  # the first line of Go's own error names the module
+        return None, f"not built: {lines[min(1, len(lines) - 1)].strip()}"

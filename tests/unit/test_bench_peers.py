@@ -6,9 +6,10 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pytest
 import yaml
 
-from bench.peers import objects
+from bench.peers import objects, tools
 from bench.peers.audit import count
 
 
@@ -59,3 +60,33 @@ def test_every_tool_gets_the_same_objects_and_the_change_is_one_percent(tmp_path
     assert resource.startswith("globalnetworkpolicies.") and any(
         d["metadata"]["name"] == name for d in peers
     )
+
+
+def test_a_flux_driver_that_cannot_build_says_why_and_caches_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "flux"
+    source.mkdir()
+    (source / "go.mod").write_text(
+        "module example.com/driver\n\ngo 1.24\n\nrequire github.com/fluxcd/pkg/ssa v0.78.0\n"
+    )
+    (source / "go.sum").write_text("")  # nothing verified: -mod=readonly refuses to build
+    (source / "main.go").write_text(
+        'package main\n\nimport _ "github.com/fluxcd/pkg/ssa"\n\nfunc main() {}\n'
+    )
+    monkeypatch.setattr(tools, "FLUX_DIR", source)
+    monkeypatch.setenv("POLICY_RECONCILER_HOME", str(tmp_path / "cache"))
+
+    tool, why = tools.flux_or_why(lambda _: None)
+
+    assert tool is None
+    assert why.startswith("not built: ") and "github.com/fluxcd/pkg/ssa" in why
+    assert not (tools.flux_bin_dir() / "flux-ssa").exists()
+
+
+def test_the_pinned_flux_driver_is_cached_by_its_source() -> None:
+    key = tools.flux_bin_dir().name
+    assert key.startswith(f"flux-ssa-{tools.FLUX_SSA_VERSION}-")
+    pins = (tools.FLUX_DIR / "go.mod").read_text()
+    assert f"github.com/fluxcd/pkg/ssa {tools.FLUX_SSA_VERSION}" in pins
+    assert "github.com/fluxcd/pkg/ssa" in (tools.FLUX_DIR / "go.sum").read_text()

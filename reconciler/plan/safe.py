@@ -22,7 +22,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from reconciler.connectivity import Engine, Facts, Pairwise, World, build_world, peer_classes
+from reconciler.connectivity import Engine, Facts, Pairwise, World, peer_classes
 from reconciler.connectivity import Flavour as ModelFlavour
 from reconciler.connectivity.classes import PeerClass
 from reconciler.connectivity.compile import CompileError
@@ -30,6 +30,7 @@ from reconciler.connectivity.flows import PeerKind, Placed
 from reconciler.connectivity.intervals import IntervalSet
 from reconciler.connectivity.packets import show_packets
 from reconciler.connectivity.pairwise import Cell, Verdicts, representatives
+from reconciler.connectivity.world import WorldBuilder
 from reconciler.generate.autohep import AutoHostEndpoints
 from reconciler.model import Action, Change, ObjectRef, Order, Origin, Resource
 from reconciler.plan import bridge
@@ -45,6 +46,8 @@ FIREWALL_KINDS = frozenset(
     {"GlobalNetworkPolicy", "NetworkPolicy", "HostEndpoint", "GlobalNetworkSet", "NetworkSet"}
     | {"Tier", "StagedGlobalNetworkPolicy", "StagedNetworkPolicy"}
 )
+# Kinds no selector reads: their labels and annotations decide no verdict.
+_UNSELECTED = FIREWALL_KINDS - {"HostEndpoint", "GlobalNetworkSet", "NetworkSet"}
 Key = Identity
 Matrix = dict[Cell, Verdicts]
 
@@ -97,8 +100,25 @@ class Ordered:
 
 
 def has_states_between(changes: Iterable[Change]) -> bool:
-    """More than one firewall write: some state lies between before and after."""
-    return sum(1 for c in changes if c.action.writes and c.ref.kind in FIREWALL_KINDS) > 1
+    """More than one firewall write that can change a verdict: some state lies between."""
+    return sum(1 for c in changes if acts(c)) > 1
+
+
+def acts(change: Change) -> bool:
+    """A write that can change some verdict. An update whose every difference is metadata
+    no rule reads (any annotation; the labels of a policy or tier, which no selector
+    matches) cannot: a relabelled policy is the same firewall."""
+    if not change.action.writes or change.ref.kind not in FIREWALL_KINDS:
+        return False
+    if change.action is Action.PRUNE or change.live is None or not change.diff:
+        return True
+    return not all(_inert(d.path, change.ref.kind) for d in change.diff)
+
+
+def _inert(path: str, kind: str) -> bool:
+    return path.startswith("metadata.annotations") or (
+        kind in _UNSELECTED and path.startswith("metadata.labels")
+    )
 
 
 def is_bridge(ref: ObjectRef) -> bool:
@@ -112,9 +132,9 @@ def bridge_name(applyset_id: str) -> str:
 def safe_order(changes: Sequence[Change], around: Surroundings, *, reorder: bool = True) -> Ordered:
     """`reorder=False` bridges wherever the kind order blinks, without searching."""
     ordered = in_apply_order(changes)
-    writes = [c for c in ordered if c.action.writes and c.ref.kind in FIREWALL_KINDS]
+    writes = [c for c in ordered if acts(c)]
     if not writes:
-        return Ordered(ordered, "kind order", note="no firewall object is written")
+        return Ordered(ordered, "kind order", note="no write changes a firewall verdict")
     try:
         return _order(ordered, writes, around, reorder=reorder)
     except CompileError as exc:
@@ -125,23 +145,29 @@ def _order(
     ordered: tuple[Change, ...], writes: list[Change], around: Surroundings, *, reorder: bool
 ) -> Ordered:
     if len(writes) == 1:
-        return Ordered(ordered, "kind order", note="one firewall write: no state in between")
+        return Ordered(
+            ordered, "kind order", note="one write acts on the firewall: no state between"
+        )
     if len(writes) > CHECK_LIMIT:
         if not _firewall(around.start):
             # Nothing enforces yet, so everything is allowed now: the bridge is one Allow
             # rule, and no model evaluation is needed to build it.
             return _bridged(ordered, around, bridge.allow_all())
         return _bridged(ordered, around, None)
-    ends = _Walk(around, ordered, states=False)
-    if ends.size * len(writes) > BUDGET:  # too costly to walk: bridge what may change
-        return _bridged(ordered, around, bridge.rules_for(ends.keep, ends.classes))
-    return _walked(ordered, writes, around, reorder=reorder)
+    walk = _Walk(around, ordered)
+    if walk.size * len(writes) > BUDGET:  # too costly to walk: bridge what may change
+        return _bridged(ordered, around, bridge.rules_for(walk.keep, walk.classes))
+    return _walked(ordered, writes, around, walk, reorder=reorder)
 
 
 def _walked(
-    ordered: tuple[Change, ...], writes: list[Change], around: Surroundings, *, reorder: bool
+    ordered: tuple[Change, ...],
+    writes: list[Change],
+    around: Surroundings,
+    walk: _Walk,
+    *,
+    reorder: bool,
 ) -> Ordered:
-    walk = _Walk(around, ordered)
     blinks = walk.blinks(ordered)
     if not blinks:
         return Ordered(ordered, "kind order", states=walk.evaluated)
@@ -235,11 +261,12 @@ class _Walk:
         self, around: Surroundings, ordered: Sequence[Change], *, states: bool = True
     ) -> None:
         self.around = around
+        self.builder = WorldBuilder(around.facts, flavour=around.flavour)  # compiles once
         start = _index(around.start)
         end = _applied(start, ordered)
         worlds = [start, end]
         if states:  # classes must hold in every state we may evaluate, not only the ends
-            worlds += [_applied(start, [c]) for c in ordered if c.action.writes]
+            worlds += [_applied(start, [c]) for c in ordered if acts(c)]
         self.start = start
         engines = [Engine(self._world(w)) for w in worlds]
         self.classes = peer_classes(engines)
@@ -292,8 +319,7 @@ class _Walk:
         return out
 
     def _world(self, state: dict[Key, Resource]) -> World:
-        a = self.around
-        return build_world(state.values(), a.facts, flavour=a.flavour, auto=a.auto)
+        return self.builder.build(state.values(), auto=self.around.auto)
 
     def allowed(self, state: dict[Key, Resource]) -> Matrix:
         self.evaluated += 1
@@ -317,7 +343,7 @@ class _Walk:
         state = dict(self.start)
         for i, change in enumerate(sequence[:-1]):
             state = _applied(state, [change])
-            if not change.action.writes or change.ref.kind not in FIREWALL_KINDS:
+            if not acts(change):
                 continue
             step = _step(change, sequence[i + 1 :])
             for (si, di, same), ports in self.missing(state):
@@ -358,7 +384,7 @@ def _written(changes: Iterable[Change]) -> dict[Key, Resource]:
     """Every version of every written object: what the apply touches."""
     out: dict[Key, Resource] = {}
     for i, change in enumerate(c for c in changes if c.action.writes):
-        if change.ref.kind not in FIREWALL_KINDS:
+        if not acts(change):
             continue
         if change.desired is not None:
             out[(*identity(change.desired.ref)[:3], f"{i}+")] = change.desired

@@ -22,10 +22,16 @@ from reconciler.connectivity import (
     parse_peer,
 )
 from reconciler.connectivity.flows import PeerError
-from reconciler.model import Action, Change, Resource
+from reconciler.model import Action, Change, DiffEntry, Resource
 from reconciler.plan import bridge
 from reconciler.plan.order import in_apply_order
-from reconciler.plan.safe import CHECK_LIMIT, Ordered, Surroundings, safe_order
+from reconciler.plan.safe import (
+    CHECK_LIMIT,
+    Ordered,
+    Surroundings,
+    has_states_between,
+    safe_order,
+)
 from tests.unit.connectivity_fixtures import FACTS, OPEN_HEPS, resources
 from tests.unit.test_connectivity_properties import policy
 
@@ -156,6 +162,29 @@ def test_the_bridge_opens_nothing_the_start_denies() -> None:
     for flow in _flows(worlds[0]):
         if verdict(worlds[0], flow) is not Verdict.ALLOW:
             assert verdict(worlds[-1], flow) is not Verdict.ALLOW, flow
+
+
+def _relabelled(found: Sequence[Resource], path: str = "metadata.labels.team") -> list[Change]:
+    out = []
+    for r in found:
+        body = {**r.body, "metadata": {**r.body["metadata"], "labels": {"team": "x"}}}
+        entry = DiffEntry(path, None, "x")
+        out.append(Change(r.ref, Action.UPDATE, Resource(r.ref, body, r.origin), r.body, (entry,)))
+    return out
+
+
+def test_relabelling_policies_changes_no_verdict_and_is_not_walked() -> None:
+    """A policy's labels and any annotation decide nothing (no selector reads them), so a
+    plan of such updates has no state in between: nothing is evaluated or bridged."""
+    start = resources(EXISTING + "---\n" + TWO)
+    changes = _relabelled(start[1:]) + _relabelled(start[:1], "metadata.annotations.x")
+    assert not has_states_between(changes)
+    found = order(start, changes)
+    assert (found.method, found.states) == ("kind order", 0)
+    # Control: the same update of host endpoints, whose labels policies select, is walked.
+    heps = resources(OPEN_HEPS)
+    assert has_states_between(_relabelled(heps))
+    assert order([*heps, *start], _relabelled(heps)).states > 0
 
 
 def test_one_write_has_no_state_in_between() -> None:

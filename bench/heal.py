@@ -8,11 +8,12 @@ GET every 20 ms until the object's spec is Git's again. Printed per size: the se
 the patch to that first GET (p50 / p95 / max), and the controller's API requests per heal
 by verb (its status write and Event included, its watches not).
 
-    python -m bench.heal [--sizes 1000,10000] [--edits 50] [--state-dir DIR] [--full]
+    python -m bench.heal [--sizes 1000,10000] [--edits 50] [--full 10] [--state-dir DIR]
 
---full turns targeted heals off (every heal waits the debounce, then re-plans all N
-objects), for the comparison. The interval is an hour: a full re-plan in progress delays a
-heal (one worker writes), and this measures the heal, not the interval.
+--full N then makes N more edits with targeted heals off (each heal waits the 1 s debounce,
+then re-plans all N objects, as before issue 17), on the same objects, for the comparison.
+The interval is an hour: a full re-plan in progress delays a heal (one worker writes), and
+this measures the heal, not the interval.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,11 +86,11 @@ def main() -> None:
     state = Path(args.state_dir or tempfile.mkdtemp(prefix="bench-heal-cp-"))
     info = localcluster.up(state, nodes=3, progress=lambda m: print(m, file=sys.stderr))
     try:
-        rows = [_measure(info, n, args) for n in args.sizes]
+        rows = [row for n in args.sizes for row in _measure(info, n, args)]
     finally:
         if not (args.keep or args.state_dir):
             localcluster.down(state)
-    _print(rows, full=args.full)
+    _print(rows)
 
 
 def _args() -> argparse.Namespace:
@@ -98,18 +99,21 @@ def _args() -> argparse.Namespace:
         "--sizes", default="1000,10000", type=lambda t: [int(x) for x in t.split(",")]
     )
     parser.add_argument("--edits", default=50, type=int)
-    parser.add_argument("--full", action="store_true", help="targeted heals off (the old way)")
+    parser.add_argument("--full", default=0, type=int, help="edits healed the old way, after")
     parser.add_argument("--seed", default=17, type=int)
     parser.add_argument("--keep", action="store_true", help="leave the control plane running")
     parser.add_argument("--state-dir", default="", help="use (or start) the cluster there")
     return parser.parse_args()
 
 
-def _measure(info: localcluster.ClusterInfo, n: int, args: argparse.Namespace) -> dict[str, Any]:
+def _measure(
+    info: localcluster.ClusterInfo, n: int, args: argparse.Namespace
+) -> list[dict[str, Any]]:
     name = f"h{n}-{int(time.time()) % 100000}"
     repo = _repo(info, n, name)
     settings = pipeline.Settings(ApplySet(name, "policy-reconciler"))
-    controller = _controller(info, repo, settings, full=args.full)
+    controller = _controller(info, repo, settings)
+    rows = []
     try:
         started = time.perf_counter()
         controller.start()
@@ -118,18 +122,28 @@ def _measure(info: localcluster.ClusterInfo, n: int, args: argparse.Namespace) -
         print(f"   applied {n} objects in {time.perf_counter() - started:.1f} s", file=sys.stderr)
         _quiet(controller)
         me = Cluster.connect(Connection(kubeconfig=info.kubeconfig, user_agent="bench-heal"))
-        targets = random.Random(args.seed).sample(_managed(me, settings), args.edits)
-        loads = [os.getloadavg()[0]]
-        healed = [_heal(me, controller, t) for t in targets]
-        loads.append(os.getloadavg()[0])
+        targets = random.Random(args.seed).sample(_managed(me, settings), args.edits + args.full)
+        rows.append(_edits(me, controller, targets[: args.edits], n=n, mode="targeted"))
+        if args.full:
+            controller.config = replace(controller.config, targeted_heal=False)
+            rows.append(_edits(me, controller, targets[args.edits :], n=n, mode="full"))
         me.close()
     finally:
         controller.stop()
-    seconds = sorted(s for s, _ in healed)
+    return rows
+
+
+def _edits(
+    me: Cluster, controller: Controller, targets: list[Target], *, n: int, mode: str
+) -> dict[str, Any]:
+    loads = [os.getloadavg()[0]]
+    healed = [_heal(me, controller, t) for t in targets]
+    loads.append(os.getloadavg()[0])
     requests: Counter[str] = Counter()
     for _, asked in healed:
         requests.update(asked)
-    return {"objects": n, "seconds": seconds, "requests": requests, "loads": loads}
+    seconds = sorted(s for s, _ in healed)
+    return {"objects": n, "mode": mode, "seconds": seconds, "requests": requests, "loads": loads}
 
 
 def _repo(info: localcluster.ClusterInfo, n: int, name: str) -> Path:
@@ -145,13 +159,12 @@ def _repo(info: localcluster.ClusterInfo, n: int, name: str) -> Path:
 
 
 def _controller(
-    info: localcluster.ClusterInfo, repo: Path, settings: pipeline.Settings, *, full: bool
+    info: localcluster.ClusterInfo, repo: Path, settings: pipeline.Settings
 ) -> Controller:
     config = ControllerConfig(
         settings=settings,
         identity="bench-heal",
         timing=Timing(interval=3600),  # the default debounce: 1 s
-        targeted_heal=not full,
     )
     connection = Connection(kubeconfig=info.kubeconfig, user_agent="bench-heal-controller")
     return Controller(config, source=DirSource(repo), connection=connection)
@@ -219,17 +232,17 @@ def _percentile(values: list[float], q: float) -> float:
     return values[max(0, math.ceil(q * len(values)) - 1)]
 
 
-def _print(rows: list[dict[str, Any]], *, full: bool) -> None:
-    mode = "full re-plan after the debounce (--full)" if full else "targeted heal from the event"
-    print(f"drift heal by the running controller: {mode}")
-    head = f"{'objects':>7} {'edits':>5} {'p50 s':>6} {'p95 s':>6} {'max s':>6} {'load':>9}"
-    print(f"{head}  requests/heal")
+def _print(rows: list[dict[str, Any]]) -> None:
+    print("drift heal by the running controller: patch -> first GET that sees Git's value")
+    print("(targeted: from the watch event; full: debounce, then re-plan every object)")
+    head = f"{'objects':>7} {'mode':<8} {'edits':>5} {'p50 s':>6} {'p95 s':>6} {'max s':>6}"
+    print(f"{head} {'load':>9}  requests/heal")
     for r in rows:
         s = r["seconds"]
         per = " ".join(f"{k}={v / len(s):.2f}" for k, v in sorted(r["requests"].items()))
         load = "-".join(f"{x:.1f}" for x in r["loads"])
         print(
-            f"{r['objects']:>7} {len(s):>5} {_percentile(s, 0.5):>6.2f} "
+            f"{r['objects']:>7} {r['mode']:<8} {len(s):>5} {_percentile(s, 0.5):>6.2f} "
             f"{_percentile(s, 0.95):>6.2f} {s[-1]:>6.2f} {load:>9}  {per}"
         )
 

@@ -51,6 +51,7 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.templates
+	$(BIN)/python -m bench.heal --full 10
 
 # The oldest versions pyproject.toml admits, proven by the unit tests (CI runs this too).
 test-lowest: $(UV)

@@ -65,8 +65,7 @@ def test_an_edit_is_healed_from_its_watch_event_without_a_list(
     user_agent: str,
 ) -> None:
     upstream.commit({"p.yaml": policy_yaml(gnp(f"{uid}-ssh"), gnp(f"{uid}-web", order=11))})
-    # A debounce of 60 s: a heal that waited for it (the full re-plan) would miss the deadline.
-    controller = _started(start_controller, user_agent=user_agent, debounce=60)
+    controller = _started(start_controller, user_agent=user_agent)
     runs = controller.runner.runs
     start = audit.mark()
 

@@ -56,6 +56,7 @@ def main(phase: str, repo: Path, kubeconfig: str, name: str) -> None:
                 "cpu_s": cpu_s,
                 "controller_s": controller_s,
                 "rss_mib": rss,
+                "load": os.getloadavg()[0],  # the machine's, as the phase ends
                 "requests": requests,
                 "kinds": kinds,
                 "writes": writes,

@@ -47,6 +47,7 @@ class Document:
     value: Any  # dict / list / str / int / float / bool / None
     line: int  # 1-based line of the document's first node
     lines: LineMap
+    has_null: bool = True  # False: no None anywhere in `value` (nothing to drop)
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +255,7 @@ class _Builder:
     Mutable only while one file is read; the node budget spans all documents of the file.
     """
 
-    __slots__ = ("_budget", "_lines", "_loader", "_max_depth", "findings", "path")
+    __slots__ = ("_budget", "_lines", "_loader", "_max_depth", "_null", "findings", "path")
 
     def __init__(self, loader: SafeConstructor, path: str, limits: Limits) -> None:
         self._loader = loader  # for its scalar constructors
@@ -262,12 +263,14 @@ class _Builder:
         self._budget = limits.max_nodes
         self._max_depth = limits.max_depth
         self._lines: dict[FieldPath, int] = {}
+        self._null = False  # a None was built in this document
         self.findings: list[Finding] = []
 
     def document(self, node: Node) -> Document:
         self._lines = {}
+        self._null = False
         value = self._build(node, ())
-        return Document(value, node.start_mark.line + 1, self._lines)
+        return Document(value, node.start_mark.line + 1, self._lines, self._null or value is None)
 
     def _fail(self, node: Node, at: FieldPath, message: str) -> None:
         line = node.start_mark.line + 1
@@ -286,13 +289,17 @@ class _Builder:
     def _build(self, node: Node, at: FieldPath) -> Any:
         self._spend(node, at)
         if isinstance(node, ScalarNode):
-            return self._scalar(node, at)
-        if isinstance(node, SequenceNode):
-            return self._sequence(node, at)
-        if isinstance(node, MappingNode):
-            return self._mapping(node, at)
-        self._fail(node, at, "unsupported YAML node")
-        return None
+            value = self._scalar(node, at)
+        elif isinstance(node, SequenceNode):
+            value = self._sequence(node, at)
+        elif isinstance(node, MappingNode):
+            value = self._mapping(node, at)
+        else:
+            self._fail(node, at, "unsupported YAML node")
+            value = None
+        if value is None:
+            self._null = True
+        return value
 
     def _refuse_tag(self, node: Node, at: FieldPath) -> None:
         self._fail(

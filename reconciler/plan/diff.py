@@ -106,6 +106,8 @@ class _Rules:
     keep: frozenset[str]
 
     def is_atomic(self, path: Path) -> bool:
+        if not self.atomic:  # most kinds: asked for every map of every body
+            return False
         return any(_matches(pattern, path) for pattern in self.atomic)
 
 

@@ -118,7 +118,7 @@ def _phase(
 def _print(rows: list[dict[str, object]]) -> None:
     print(
         f"{'objects':>7} {'phase':<9} {'workers':>7} {'seconds':>8} {'process':>8} {'again':>6} "
-        f"{'our CPU':>7} "
+        f"{'our CPU':>7} {'process CPU':>11} {'again CPU':>9} "
         f"{'render':>7} {'RSS MiB':>8} {'load':>5} {'req/obj':>8}  requests"
     )
     for r in rows:
@@ -133,6 +133,7 @@ def _print(rows: list[dict[str, object]]) -> None:
         print(
             f"{r['objects']:>7} {r['phase']:<9} {workers:>7} {r['seconds']:>8.2f} "
             f"{r['process']:>8.2f} {r['controller_s']:>6.2f} {r['cpu_s']:>7.2f} "
+            f"{r['process_cpu_s']:>11.2f} {r['controller_cpu_s']:>9.2f} "
             f"{r['render_s']:>7.2f} "
             f"{r['rss_mib']:>8.0f} {r['load']:>5.1f} "
             f"{per:>8.3f}  {verbs}  writes={r['writes']} kinds={r['kinds']}"

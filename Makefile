@@ -10,7 +10,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LOWEST := .venv-lowest
 
-.PHONY: demo test test-lowest e2e image lint typecheck unit bench lock clean
+.PHONY: demo test test-lowest e2e image lint typecheck unit bench bench-peers lock clean
 
 demo: $(STAMP)
 	@bash scripts/system-deps.sh
@@ -51,6 +51,11 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.templates
+
+# Ours, Flux's apply engine (a Go driver, bench/peers/flux, built once) and kubectl SSA, each
+# on a fresh local control plane; requests from the audit log. PEERS_ARGS="--sizes 10000 --runs 3"
+bench-peers: $(STAMP)
+	$(BIN)/python -m bench.peers $(PEERS_ARGS)
 
 # The oldest versions pyproject.toml admits, proven by the unit tests (CI runs this too).
 test-lowest: $(UV)

@@ -46,6 +46,7 @@ def _progress(message: str) -> None:
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[localcluster.ClusterInfo]:
     state = Path(os.environ.get("POLICY_RECONCILER_TEST_STATE") or tmp_path_factory.mktemp("cp"))
     info = localcluster.up(state, nodes=3, progress=_progress)
+    _namespace(info, RECONCILER_NAMESPACE)
     yield info
     localcluster.down(state)
 
@@ -92,18 +93,10 @@ def audit(control_plane: localcluster.ClusterInfo) -> AuditLog:
 RECONCILER_NAMESPACE = "policy-reconciler"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def reconciler_namespace(request: pytest.FixtureRequest) -> str:
-    """The reconciler's own namespace (ApplySet parents, status, events, leases).
-
-    Created only for test runs that use the control plane at all.
-    """
-    users = ("control_plane", "plane")  # `plane` (tests/cluster/flavours.py) may pick it
-    items = request.session.items
-    if not any(set(users) & set(getattr(item, "fixturenames", ())) for item in items):
-        return RECONCILER_NAMESPACE
-    info: localcluster.ClusterInfo = request.getfixturevalue("control_plane")
-    _namespace(info, RECONCILER_NAMESPACE)
+@pytest.fixture(scope="session")
+def reconciler_namespace() -> str:
+    """The reconciler's own namespace (ApplySet parents, status, events, leases), which every
+    control plane fixture creates when it starts (a module's own plane included)."""
     return RECONCILER_NAMESPACE
 
 

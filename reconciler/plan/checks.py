@@ -82,8 +82,17 @@ def run_checks(
     prepared, findings = _prepare(checks, world)
     runner = _Runner(builder, auto, prepared)
     runner.run(world, first, states)
-    results = tuple(runner.result(c, skip) for c in checks if c.name in runner.by_name)
+    vacuous = {f.ref.name: f for f in findings if f.ref is not None}
+    results = tuple(
+        runner.result(c, skip) if c.name in runner.by_name else _vacuous(c, vacuous[c.name], skip)
+        for c in checks
+    )
     return Checked(results, tuple(findings), runner.count, runner.evaluated)
+
+
+def _vacuous(check: ConnectivityCheck, finding: Finding, skip: frozenset[str]) -> CheckResult:
+    note = f"checks nothing: {finding.field} selects nothing in this cluster"
+    return CheckResult(check.name, True, origin=check.origin, skipped=check.name in skip, note=note)
 
 
 def _unusable(checks: Sequence[ConnectivityCheck], why: str, skip: frozenset[str]) -> Checked:
@@ -96,16 +105,19 @@ def _unusable(checks: Sequence[ConnectivityCheck], why: str, skip: frozenset[str
 def _prepare(
     checks: Sequence[ConnectivityCheck], world: World
 ) -> tuple[list[_Check], list[Finding]]:
-    """Resolve each check's ends; one that selects nothing checks nothing: an error."""
+    """Resolve each check's ends. One that selects nothing checks nothing: a warning at its
+    line, not a refusal, as a workload scaled to zero or not yet deployed (a firewall is
+    often installed first) must not stop the firewall's reconciliation."""
     prepared, findings = [], []
     for check in checks:
         src, dst = cc.resolve(world, check.src), cc.resolve(world, check.dst)
-        empty = [(n, e) for n, e in (("from", src), ("to", dst)) if e.empty]
-        for name, _ in empty:
-            message = "selects nothing in this cluster, so the check would check nothing"
-            origin = at(check, ("spec", name))
-            findings.append(Finding(Severity.ERROR, message, origin, check.ref, f"spec.{name}"))
+        empty = [n for n, e in (("from", src), ("to", dst)) if e.empty]
         if empty:
+            message = "selects nothing in this cluster: the check checks nothing until it does"
+            origin = at(check, ("spec", empty[0]))
+            findings.append(
+                Finding(Severity.WARNING, message, origin, check.ref, f"spec.{empty[0]}")
+            )
             continue
         world_pods = cc.restricted(world, src, dst).pods
         found = _Check(check, cc.packets_of(check), src, dst)

@@ -8,8 +8,8 @@ with no write to a managed object -> `helm upgrade` with changed values -> `helm
 leaves nothing cluster-scoped -> `local-cluster down` leaves no process, mount, netns or
 cgroup. Every request of the pod is the chart's ServiceAccount's (the audit log says so).
 
-Not proved here: the chart's NetworkPolicy. The node's CNI (bridge) does not enforce
-NetworkPolicy; that needs Felix enforcing pods (see the chart's README).
+The chart's NetworkPolicy is not enforced here (the node's CNI is the bridge plugin);
+Felix enforces it on stand-in pods in tests/dataplane/test_chart_networkpolicy.py.
 """
 
 from __future__ import annotations
@@ -68,14 +68,16 @@ def _helm(info: localcluster.ClusterInfo, *args: str) -> str:
     return proc.stdout
 
 
-def _wait(check: Callable[[], Any], timeout: float, what: str) -> Any:
+def _wait(
+    check: Callable[[], Any], timeout: float, what: str, explain: Callable[[], str] = str
+) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = check()
         if result:
             return result
         time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{explain()}")
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -110,6 +112,21 @@ class Story:
 
     def applied(self, revision: str) -> bool:
         return self.status().get("lastAppliedRevision", "").startswith(revision[:12])
+
+    def wait_applied(self, revision: str, timeout: float, what: str) -> None:
+        """Wait for `revision` applied; on timeout, say why: the status and the pods' logs."""
+        _wait(lambda: self.applied(revision), timeout, what, self.explain)
+
+    def explain(self) -> str:
+        lines = [f"status: {json.dumps(self.status(), indent=1)}"]
+        for pod in self.pods():
+            name = pod["metadata"]["name"]
+            proc = subprocess.run(
+                [self.info.kubectl, f"--kubeconfig={self.info.kubeconfig}", "-n", NS, "logs",
+                 name, "--tail=80"], capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            lines += [f"--- logs of {name}:", proc.stdout, proc.stderr]
+        return "\n".join(lines)
 
     def pods(self) -> list[dict[str, Any]]:
         out = _kubectl(self.info, "-n", NS, "get", "pods", "-l",
@@ -241,7 +258,7 @@ def test_helm_install_pod_ready_and_applies_the_repo(story: Story) -> None:
         "4m",
     )
     assert story.ready_pod()
-    _wait(lambda: story.applied(head), 60, f"revision {head[:12]} applied")
+    story.wait_applied(head, 60, f"revision {head[:12]} applied")
     nets = json.loads(_kubectl(story.info, "get", "globalnetworksets.crd.projectcalico.org",
                                "kube-apiserver", "-o", "json"))  # fmt: skip
     assert nets["spec"]["nets"] == ["10.240.0.11/32"]
@@ -280,7 +297,7 @@ def test_a_push_is_picked_up_through_the_webhook_service(story: Story) -> None:
     time.sleep(2)
     assert not story.applied(revision), "applied without the webhook: the test proves nothing"
     _webhook_push(story, revision)
-    _wait(lambda: story.applied(revision), 30, "the pushed revision applied")
+    story.wait_applied(revision, 30, "the pushed revision applied")
     nets = json.loads(_kubectl(story.info, "get", "globalnetworksets.crd.projectcalico.org",
                                "kube-apiserver", "-o", "json"))  # fmt: skip
     assert nets["spec"]["nets"] == ["10.240.0.12/32"]

@@ -316,13 +316,20 @@ def test_a_check_broken_at_the_start_is_judged_on_the_desired_state() -> None:
     assert not still.results[0].holds and still.results[0].state == "desired state"
 
 
-def test_a_selector_that_matches_nothing_is_an_error_at_its_line() -> None:
+def test_a_selector_that_matches_nothing_is_a_warning_at_its_line_and_blocks_nothing() -> None:
+    """A workload scaled to zero, or not deployed yet, must not stop the firewall: the check
+    checks nothing, says so at its line, and does not block."""
     check = check_of(ADMINS.replace('"all()"', "\"role == 'none'\""))
     found = _run([check], [], _creates(resources(HEPS)))
-    assert found.results == ()
     (finding,) = found.findings
-    assert finding.severity is Severity.ERROR and finding.field == "spec.to"
+    assert finding.severity is Severity.WARNING and finding.field == "spec.to"
     assert str(finding.origin) == "checks.yaml:7"  # the `to:` line
+    (result,) = found.results
+    assert result.holds and not result.blocks
+    assert result.note == "checks nothing: spec.to selects nothing in this cluster"
+    # Control: the same check selecting the nodes is evaluated, not waved through.
+    unsafe = _run([check_of(ADMINS)], [], _creates([*resources(HEPS), *resources(DROP)]))
+    assert unsafe.findings == () and unsafe.results[0].blocks
 
 
 def test_steps_that_cannot_touch_the_check_are_not_evaluated() -> None:

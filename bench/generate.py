@@ -8,6 +8,9 @@ from typing import Any
 import yaml
 
 NAMESPACES = 10
+# Objects per file: a file stays far below the loader's limits (4 MiB, 250,000 YAML nodes;
+# a generated object is about 30 nodes), so 50,000 objects load as a real repo would.
+PER_FILE = 2000
 
 
 def write_repo(root: Path, n: int, *, prefix: str) -> list[str]:
@@ -16,12 +19,16 @@ def write_repo(root: Path, n: int, *, prefix: str) -> list[str]:
     namespaces = [f"{prefix}-ns{i}" for i in range(NAMESPACES)]
     third = n // 3
     docs = {
-        "hosts.yaml": [_hep(prefix, i) for i in range(third)],
-        "global.yaml": [_gnp(prefix, i) for i in range(third)],
-        "apps.yaml": [_np(prefix, i, namespaces[i % NAMESPACES]) for i in range(n - 2 * third)],
+        "hosts": [_hep(prefix, i) for i in range(third)],
+        "global": [_gnp(prefix, i) for i in range(third)],
+        "apps": [_np(prefix, i, namespaces[i % NAMESPACES]) for i in range(n - 2 * third)],
     }
     for name, items in docs.items():
-        (root / name).write_text(yaml.safe_dump_all(items, sort_keys=False))
+        for start in range(0, len(items), PER_FILE):
+            chunk = items[start : start + PER_FILE]
+            (root / f"{name}-{start // PER_FILE:03}.yaml").write_text(
+                yaml.safe_dump_all(chunk, sort_keys=False)
+            )
     return namespaces
 
 

@@ -42,10 +42,13 @@ def main(phase: str, repo: Path, kubeconfig: str, name: str) -> None:
     cpu_s = time.process_time() - cpu  # ours alone: the API server and etcd are apart
     requests = cluster.request_counts()
     # The controller's no-op: the same process plans the revision it rendered before.
-    again = time.perf_counter()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    process_cpu_s = usage.ru_utime + usage.ru_stime  # interpreter start and imports too
+    again, again_cpu = time.perf_counter(), time.process_time()
     if rendered is not None and phase != "apply":
         reconcile(cluster, repo, settings, rendered=rendered)
     controller_s = time.perf_counter() - again if rendered is not None else 0.0
+    controller_cpu_s = time.process_time() - again_cpu if rendered is not None else 0.0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     writes = sum(requests.get(v, 0) for v in WRITES)
     print(
@@ -55,7 +58,10 @@ def main(phase: str, repo: Path, kubeconfig: str, name: str) -> None:
                 "render_s": render_s,
                 "cpu_s": cpu_s,
                 "controller_s": controller_s,
+                "controller_cpu_s": controller_cpu_s,
+                "process_cpu_s": process_cpu_s,
                 "rss_mib": rss,
+                "load": os.getloadavg()[0],  # the machine's, as the phase ends
                 "requests": requests,
                 "kinds": kinds,
                 "writes": writes,

@@ -10,21 +10,46 @@ connectivity.py  connectivity eval|diff|map: what the firewall allows
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from reconciler import __version__
-from reconciler.cli.connectivity import connectivity
 from reconciler.cli.errors import DEBUG_ENV, Group
-from reconciler.cli.localcluster import local_cluster
-from reconciler.cli.operate import reconcile_command, resume_command, suspend_command
-from reconciler.cli.plan import apply_command, plan_command
-from reconciler.cli.report import report_command
-from reconciler.cli.run import run_command
-from reconciler.cli.status import status_command
+
+# Each command's module is imported when the command runs, not when the CLI starts:
+# `plan` and `apply` never load the controller, GitPython or the local cluster's code.
+_COMMANDS = {
+    "apply": ("reconciler.cli.plan", "apply_command"),
+    "connectivity": ("reconciler.cli.connectivity", "connectivity"),
+    "local-cluster": ("reconciler.cli.localcluster", "local_cluster"),
+    "plan": ("reconciler.cli.plan", "plan_command"),
+    "reconcile": ("reconciler.cli.operate", "reconcile_command"),
+    "report": ("reconciler.cli.report", "report_command"),
+    "resume": ("reconciler.cli.operate", "resume_command"),
+    "run": ("reconciler.cli.run", "run_command"),
+    "status": ("reconciler.cli.status", "status_command"),
+    "suspend": ("reconciler.cli.operate", "suspend_command"),
+}
+
+
+class _LazyGroup(Group):
+    """The commands of `_COMMANDS`, each imported on first use (click's lazy group)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in _COMMANDS:
+            return None
+        module, name = _COMMANDS[cmd_name]
+        command: click.Command = getattr(importlib.import_module(module), name)
+        return command
 
 
 @click.group(
-    cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+    cls=_LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(__version__, prog_name="policy-reconciler")
 @click.option(
@@ -37,15 +62,11 @@ def main(debug: bool) -> None:
     """GitOps reconciler for Kubernetes firewall policy (Calico and NetworkPolicy)."""
 
 
-main.add_command(plan_command)
-main.add_command(apply_command)
-main.add_command(local_cluster)
-main.add_command(run_command)
-main.add_command(status_command)
-main.add_command(report_command)
-main.add_command(suspend_command)
-main.add_command(resume_command)
-main.add_command(reconcile_command)
-main.add_command(connectivity)
+def command(name: str) -> click.Command:
+    """One command by name (tests parse a command's arguments with it)."""
+    found = main.get_command(click.Context(main), name)
+    assert found is not None, name
+    return found
 
-__all__ = ["main"]
+
+__all__ = ["command", "main"]

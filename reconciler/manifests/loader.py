@@ -103,7 +103,7 @@ def _load_parsed(parsed: Parsed, path: str, out: _Collected, default_namespace: 
 def _nulls_absent(doc: Document, path: str, findings: list[Finding]) -> Document:
     """`key:` left empty (null) means absent, as calicoctl and the API server read it: the
     Calico docs and Rancher's isolation articles write `selector:` and `ingress:` so."""
-    if not isinstance(doc.value, dict):
+    if not isinstance(doc.value, dict) or not doc.has_null:
         return doc
     nulls: list[FieldPath] = []
     value = _drop_nulls(doc.value, (), nulls)
@@ -111,7 +111,7 @@ def _nulls_absent(doc: Document, path: str, findings: list[Finding]) -> Document
         fields = ", ".join(format_path(p) for p in nulls)
         message = f"empty (null) fields read as absent: {fields}"
         findings.append(Finding(Severity.WARNING, message, Origin(path, _line_of(doc, nulls[0]))))
-    return Document(value, doc.line, doc.lines)
+    return Document(value, doc.line, doc.lines, has_null=False)
 
 
 def _drop_nulls(value: Any, at: FieldPath, nulls: list[FieldPath]) -> Any:

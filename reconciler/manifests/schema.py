@@ -66,6 +66,9 @@ Node = Scalar | Seq | Dict | Obj
 
 
 def json_type(value: Any) -> str:
+    exact = _EXACT_TYPES.get(type(value))  # the common case: a plain JSON value
+    if exact is not None:
+        return exact
     if isinstance(value, bool):  # before int: bool is an int in Python
         return "boolean"
     for types, name in _JSON_TYPES:
@@ -82,6 +85,15 @@ _JSON_TYPES: tuple[tuple[type | tuple[type, ...], str], ...] = (
     (list, "array"),
     (type(None), "null"),
 )
+_EXACT_TYPES: dict[type, str] = {
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    dict: "object",
+    list: "array",
+    type(None): "null",
+}
 
 
 def walk(node: Node, value: Any, at: FieldPath = ()) -> Iterator[Issue]:

@@ -10,6 +10,7 @@ a Finding instead of an exception.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,7 @@ class Document:
     value: Any  # dict / list / str / int / float / bool / None
     line: int  # 1-based line of the document's first node
     lines: LineMap
+    has_null: bool = True  # False: no None anywhere in `value` (nothing to drop)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +60,7 @@ class _Exhausted(Exception):
     """The node budget ran out: stop reading this file."""
 
 
-# libyaml's C parser (when PyYAML has it) scans ~10x faster than the pure-Python one;
-# the composer stays PyYAML's Python one so the depth check below runs between events.
+# libyaml's C parser (when PyYAML has it) scans ~10x faster than the pure-Python one.
 try:
     from yaml._yaml import CParser
 
@@ -104,6 +105,62 @@ class _Loader(Composer, *_PARSER, SafeConstructor, Resolver):  # type: ignore[mi
             self._depth -= 1
 
 
+def _libyaml_bounds_nesting() -> bool:
+    """Whether libyaml refuses nesting past a fixed depth (1,000 levels, PyYAML >= 6.0.3).
+
+    Only then may its composer run: it is recursive C code, and a 4 MiB file of `[` would
+    otherwise run it off the C stack. A one-off probe of 2,000 levels, events only.
+    """
+    if len(_PARSER) != 1:
+        return False
+    probe: Any = _PARSER[0]("[" * 2000 + "]" * 2000)
+    try:
+        while probe.check_event():
+            probe.get_event()
+    except yaml.YAMLError:
+        return True
+    return False
+
+
+class _CLoader(*_PARSER, SafeConstructor, Resolver):  # type: ignore[misc]
+    """libyaml composes the nodes (the composer is most of the cost in Python); nesting
+    past `max_depth` is refused by the builder, which sees every node's path.
+
+    The tag of a plain scalar is resolved once per distinct value: a repo repeats its
+    keys and values thousands of times, and each resolution is a regex walk.
+    """
+
+    def __init__(self, text: str, max_depth: int) -> None:
+        _init_parser(self, text)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
+        self._max_depth = max_depth
+        self._tags: dict[str, str] = {}
+
+    def resolve(self, kind: type, value: Any, implicit: Any) -> str:
+        if kind is not ScalarNode or not implicit[0]:  # quoted, or a list or map
+            return _DEFAULT_TAGS[kind]  # the safe resolver has no path resolvers
+        tag = self._tags.get(value)
+        if tag is None:
+            tag = self._tags[value] = _resolve(self, kind, value, implicit)
+        return tag
+
+    # Path resolvers are never registered (SafeLoader's), so libyaml's composer may skip
+    # the two calls it makes per node to track them: `operator.is_` takes the same two
+    # arguments and does nothing at C speed; `tuple` takes none.
+    descend_resolver = staticmethod(operator.is_)  # type: ignore[assignment]
+    ascend_resolver = staticmethod(tuple)  # type: ignore[assignment]
+
+
+_DEFAULT_TAGS = {
+    ScalarNode: Resolver.DEFAULT_SCALAR_TAG,
+    SequenceNode: Resolver.DEFAULT_SEQUENCE_TAG,
+    MappingNode: Resolver.DEFAULT_MAPPING_TAG,
+}
+_resolve: Callable[[Resolver, type, Any, Any], str] = Resolver.resolve  # untyped in stubs
+_LOADER: type[_Loader] | type[_CLoader] = _CLoader if _libyaml_bounds_nesting() else _Loader
+
+
 def parse_yaml(text: str, *, path: str, limits: Limits = DEFAULT_LIMITS) -> Parsed:
     """Every document in `text`, with problems as findings. Never raises."""
     size = len(text.encode("utf-8", "surrogatepass"))
@@ -111,7 +168,7 @@ def parse_yaml(text: str, *, path: str, limits: Limits = DEFAULT_LIMITS) -> Pars
         too_big = _error(path, 0, f"file is {size} bytes; the limit is {limits.max_bytes}")
         return Parsed((), (too_big,))
     try:
-        loader = _Loader(text, limits.max_depth)
+        loader = _LOADER(text, limits.max_depth)
     except yaml.YAMLError as err:  # the reader checks every character up front
         return Parsed((), (_yaml_error(err, path, text),))
     builder = _Builder(loader, path, limits)
@@ -122,7 +179,7 @@ def parse_yaml(text: str, *, path: str, limits: Limits = DEFAULT_LIMITS) -> Pars
     return Parsed(docs, tuple(builder.findings))
 
 
-def _documents(loader: _Loader, builder: _Builder, text: str) -> tuple[Document, ...]:
+def _documents(loader: _Loader | _CLoader, builder: _Builder, text: str) -> tuple[Document, ...]:
     docs: list[Document] = []
     try:
         while loader.check_node():
@@ -156,17 +213,17 @@ def _error(path: str, line: int, message: str, field: str = "") -> Finding:
     return Finding(Severity.ERROR, message, Origin(path, line), field=field)
 
 
-def _as_str(loader: _Loader, node: ScalarNode) -> Any:
+def _as_str(loader: SafeConstructor, node: ScalarNode) -> Any:
     return node.value
 
 
-def _as_int(loader: _Loader, node: ScalarNode) -> Any:
+def _as_int(loader: SafeConstructor, node: ScalarNode) -> Any:
     if ":" in node.value:
         return node.value  # YAML 1.1 sexagesimal: go-yaml (kubectl) reads a string
     return loader.construct_yaml_int(node)
 
 
-def _as_float(loader: _Loader, node: ScalarNode) -> Any:
+def _as_float(loader: SafeConstructor, node: ScalarNode) -> Any:
     if ":" in node.value:
         return node.value
     value = loader.construct_yaml_float(node)
@@ -176,7 +233,7 @@ def _as_float(loader: _Loader, node: ScalarNode) -> Any:
 
 
 # Plain JSON-able scalars only. Timestamps stay strings, as in Kubernetes' YAML-to-JSON.
-_SCALARS: dict[str, Callable[[_Loader, ScalarNode], Any]] = {
+_SCALARS: dict[str, Callable[[SafeConstructor, ScalarNode], Any]] = {
     _TAG + "str": _as_str,
     _TAG + "int": _as_int,
     _TAG + "float": _as_float,
@@ -198,20 +255,22 @@ class _Builder:
     Mutable only while one file is read; the node budget spans all documents of the file.
     """
 
-    __slots__ = ("_budget", "_lines", "_loader", "_max_depth", "findings", "path")
+    __slots__ = ("_budget", "_lines", "_loader", "_max_depth", "_null", "findings", "path")
 
-    def __init__(self, loader: _Loader, path: str, limits: Limits) -> None:
+    def __init__(self, loader: SafeConstructor, path: str, limits: Limits) -> None:
         self._loader = loader  # for its scalar constructors
         self.path = path
         self._budget = limits.max_nodes
         self._max_depth = limits.max_depth
         self._lines: dict[FieldPath, int] = {}
+        self._null = False  # a None was built in this document
         self.findings: list[Finding] = []
 
     def document(self, node: Node) -> Document:
         self._lines = {}
+        self._null = False
         value = self._build(node, ())
-        return Document(value, node.start_mark.line + 1, self._lines)
+        return Document(value, node.start_mark.line + 1, self._lines, self._null or value is None)
 
     def _fail(self, node: Node, at: FieldPath, message: str) -> None:
         line = node.start_mark.line + 1
@@ -223,20 +282,24 @@ class _Builder:
         if self._budget < 0:
             self._fail(node, at, "too many YAML nodes (alias expansion?): refusing the file")
             raise _Exhausted
-        if len(at) > self._max_depth:
-            self._fail(node, at, f"nested deeper than {self._max_depth} levels (recursive alias?)")
+        if len(at) >= self._max_depth:  # the depth at which _Loader's composer stops too
+            self._fail(node, at, f"nested deeper than {self._max_depth} levels")
             raise _Exhausted
 
     def _build(self, node: Node, at: FieldPath) -> Any:
         self._spend(node, at)
         if isinstance(node, ScalarNode):
-            return self._scalar(node, at)
-        if isinstance(node, SequenceNode):
-            return self._sequence(node, at)
-        if isinstance(node, MappingNode):
-            return self._mapping(node, at)
-        self._fail(node, at, "unsupported YAML node")
-        return None
+            value = self._scalar(node, at)
+        elif isinstance(node, SequenceNode):
+            value = self._sequence(node, at)
+        elif isinstance(node, MappingNode):
+            value = self._mapping(node, at)
+        else:
+            self._fail(node, at, "unsupported YAML node")
+            value = None
+        if value is None:
+            self._null = True
+        return value
 
     def _refuse_tag(self, node: Node, at: FieldPath) -> None:
         self._fail(

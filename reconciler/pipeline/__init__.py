@@ -51,6 +51,7 @@ from reconciler.observe import Facts, Observed
 from reconciler.observe.connectivity import Live as Firewall
 from reconciler.observe.connectivity import read_cluster as read_firewall
 from reconciler.pipeline import namespaces
+from reconciler.pipeline.heap import pausing_collector
 from reconciler.plan import Desired, Live, PlanOptions, make_plan
 from reconciler.plan import safe as safety
 from reconciler.plan.checks import Auto, with_checks
@@ -104,6 +105,7 @@ class Planned:
     intent: Intent | None = None  # what it was planned from (pipeline/heal.py re-plans one)
 
 
+@pausing_collector
 def render(path: Path, revision: Revision, settings: Settings) -> Rendered:
     loaded = load_dir(path, default_namespace=settings.default_namespace)
     trusted = _without_errors(loaded.resources, loaded.findings)
@@ -168,6 +170,7 @@ def wanted_by(renders: Iterable[Rendered]) -> obs.Wanted:
 # --- plan: pure functions of the render and what was observed ---------------------------
 
 
+@pausing_collector
 def plan(cluster: Cluster, rendered: Rendered, settings: Settings) -> Planned:
     observed, (intent,) = observe(cluster, [rendered], settings)
     planned = decide(intent, observed, settings)

@@ -18,7 +18,7 @@ import copy
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, TypeAlias
 
@@ -106,6 +106,8 @@ class _Rules:
     keep: frozenset[str]
 
     def is_atomic(self, path: Path) -> bool:
+        if not self.atomic:  # most kinds: asked for every map of every body
+            return False
         return any(_matches(pattern, path) for pattern in self.atomic)
 
 
@@ -130,18 +132,35 @@ def unchanged(*, desired: Body, live: Body, owned: Iterable[Path] = ()) -> bool:
     Nothing of `live` is copied or canonicalised: an unchanged object, the steady state,
     costs one walk over the desired side. Any doubt answers False and `compare` decides.
     """
-    rules = _rules(_group_kind(desired))
-    want = _normal_desired(desired, rules)
-    shape = want.shape
-    return _covers(want.body, live, (), rules) and all(
-        _inside(shape, _to_list(path)) for path in owned
-    )
+    want = _normal_desired(desired, _rules(_group_kind(desired)))
+    return _covered(want.checks, live) and want.holds_owned(owned)
+
+
+# A desired body's fields, flattened once: the keys down to each value compared, and
+# the value (`_A_MAP`: any map there will do, for an empty granular map).
+Checks: TypeAlias = tuple[tuple[tuple[str, ...], Any], ...]
+_A_MAP = object()
 
 
 @dataclass(frozen=True, slots=True)
 class _NormalDesired:
     body: dict[str, Any]  # prepared (canonical, defaults filled), not compacted
     shape: Scope  # its scope without owned fields: what `_scope` starts from
+    checks: Checks  # what `unchanged` looks up in the live object
+    # owned paths -> whether all lie inside `shape`: the same live object is listed again
+    # each run, and `fields.last_applied` returns one shared set for one fieldsV1.
+    owned_inside: dict[frozenset[Path], bool] = field(default_factory=dict)
+
+    def holds_owned(self, owned: Iterable[Path]) -> bool:
+        key = owned if isinstance(owned, frozenset) else frozenset(owned)
+        known = self.owned_inside.get(key)
+        if known is None:
+            if len(self.owned_inside) >= 4:
+                self.owned_inside.clear()
+            known = self.owned_inside[key] = all(
+                _inside(self.shape, _to_list(path)) for path in key
+            )
+        return known
 
 
 # The desired side's normal form, kept per body while the body lives: the controller
@@ -160,22 +179,41 @@ def _normal_desired(desired: Body, rules: _Rules) -> _NormalDesired:
     for path in IGNORED:
         if isinstance(shape, dict):
             _drop(shape, path)
-    normal = _NormalDesired(want, shape)
+    normal = _NormalDesired(want, shape, tuple(_flat_checks(want, (), rules)))
     if len(_NORMAL) >= _NORMAL_MAX:
         _NORMAL.clear()  # a new revision's bodies replace the old ones
     _NORMAL[key] = (desired, normal)  # holding `desired` keeps its id from being reused
     return normal
 
 
-def _covers(want: Any, live: Any, path: Path, rules: _Rules) -> bool:
-    """Every field of `want` is in `live` with the same value (lists and atomics whole)."""
+def _flat_checks(want: Any, path: tuple[str, ...], rules: _Rules) -> Iterator[tuple[Any, Any]]:
+    """What `live` must hold for every field of `want` to be in it with the same value:
+    granular maps key by key (an empty one: a map), lists and atomic maps whole."""
     if path in IGNORED:
-        return True
+        return
     if isinstance(want, dict) and not rules.is_atomic(path):
-        return isinstance(live, Mapping) and all(
-            k in live and _covers(v, live[k], (*path, k), rules) for k, v in want.items()
-        )
-    return _same(want, live)
+        if not want:
+            yield path, _A_MAP
+        for k, v in want.items():
+            yield from _flat_checks(v, (*path, k), rules)
+        return
+    yield path, want
+
+
+def _covered(checks: Checks, live: Any) -> bool:
+    """Every check holds in `live`: the flat form of `_covers`, one lookup per key."""
+    for keys, want in checks:
+        node = live
+        for key in keys:
+            if not isinstance(node, dict) or key not in node:
+                return False  # a Mapping that is not a dict: doubt, and `compare` decides
+            node = node[key]
+        if want is _A_MAP:
+            if not isinstance(node, dict):
+                return False
+        elif not _same(want, node):
+            return False
+    return True
 
 
 def _inside(shape: Scope, path: tuple[str, ...]) -> bool:
@@ -401,6 +439,8 @@ def _at(items: list[Any], index: int) -> Any:
 
 def _same(a: Any, b: Any) -> bool:
     """Equality that keeps true apart from 1 and "80" apart from 80, but 10 == 10.0."""
+    if type(a) is str:  # most values: one type check before the general case
+        return type(b) is str and a == b
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):

@@ -14,6 +14,7 @@ bookkeeping (ownerReferences, finalizers) that we never compare.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -75,7 +76,24 @@ def last_applied(body: Body, manager: str) -> frozenset[Path]:
         and e.get("operation") == APPLY
         and not e.get("subresource")
     )
-    return frozenset(path for e in mine for path in parse_fields_v1(e.get("fieldsV1") or {})[0])
+    sets = [_leaves(e.get("fieldsV1") or {}) for e in mine]
+    return sets[0] if len(sets) == 1 else frozenset().union(*sets)  # one: the shared set
+
+
+# fieldsV1 text -> its leaves. Objects of one kind written by one manager mostly share
+# their fieldsV1 (it names fields, not values), and the controller lists them every run.
+_LEAVES: dict[str, frozenset[Path]] = {}
+_LEAVES_MAX = 10_000
+
+
+def _leaves(fields: Mapping[str, Any]) -> frozenset[Path]:
+    key = json.dumps(fields)
+    found = _LEAVES.get(key)
+    if found is None:
+        if len(_LEAVES) >= _LEAVES_MAX:
+            _LEAVES.clear()
+        found = _LEAVES[key] = parse_fields_v1(fields)[0]
+    return found
 
 
 def parse_fields_v1(fields: Mapping[str, Any]) -> tuple[frozenset[Path], frozenset[Path]]:

@@ -9,6 +9,7 @@ retry-worthy failure (Unreachable, CacheBusy) from one that needs a human.
 """
 
 import os
+from typing import TYPE_CHECKING, Any
 
 # GitPython refuses to import without a git executable; importing the CLI (or
 # `--version` in an image built without git) must not need one. A git operation without
@@ -27,8 +28,21 @@ from reconciler.source.errors import (
     SourceError,
     Unreachable,
 )
-from reconciler.source.git import GitSource, SourceSpec
 from reconciler.source.verify import Verification
+
+if TYPE_CHECKING:
+    from reconciler.source.git import GitSource, SourceSpec
+
+
+def __getattr__(name: str) -> Any:
+    """GitSource and SourceSpec on first use: their module imports GitPython, which a
+    command that reads no Git (plan, apply: a directory) should not pay for at start."""
+    if name in ("GitSource", "SourceSpec"):
+        from reconciler.source import git  # noqa: PLC0415 (lazy on purpose, see above)
+
+        return getattr(git, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AuthFailed",

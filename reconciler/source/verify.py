@@ -19,13 +19,14 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
-
-from git import Commit, TagObject
+from typing import TYPE_CHECKING, Literal
 
 from reconciler.source.auth import Scrubber, base_env
 from reconciler.source.errors import ConfigError, SignatureError
 from reconciler.source.run import Runner
+
+if TYPE_CHECKING:  # GitPython is imported by the code that fetches (source/git.py)
+    from git import Commit, TagObject
 
 Mode = Literal["openpgp", "ssh"]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import pytest
 
-from reconciler.cli import main
+from reconciler.cli import command
 from tests.chart.helm import CI_VALUES, local_args, template
 
 VALUES_FILES = sorted(p.name for p in CI_VALUES.glob("*.yaml"))
@@ -20,7 +20,7 @@ VALUES_FILES = sorted(p.name for p in CI_VALUES.glob("*.yaml"))
 
 def _parse(args: list[str], tmp_path: Path) -> dict[str, object]:
     """Parse `run <args>` as the container would, files mapped into tmp_path."""
-    run = main.commands["run"]
+    run = command("run")
     with run.make_context("run", local_args(args, tmp_path)) as ctx:
         return dict(ctx.params)
 

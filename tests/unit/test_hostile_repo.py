@@ -11,6 +11,9 @@ from click.testing import CliRunner
 
 from reconciler.cli import main
 
+# Every case once per YAML loader (libyaml's composer and PyYAML's): the same findings.
+pytestmark = pytest.mark.usefixtures("yaml_loader")
+
 GNP = """\
 apiVersion: projectcalico.org/v3
 kind: GlobalNetworkPolicy

@@ -16,6 +16,9 @@ from reconciler import kinds
 from reconciler.manifests import Limits, LoadResult, load_dir, load_text
 from reconciler.model import Finding, ObjectRef, Severity
 
+# Every case once per YAML loader (libyaml's composer and PyYAML's): the same findings.
+pytestmark = pytest.mark.usefixtures("yaml_loader")
+
 
 def write(root: Path, rel: str, text: str) -> Path:
     path = root / rel

@@ -21,6 +21,9 @@ from reconciler.manifests.schema import Dict, Node, Obj, Seq
 from reconciler.manifests.specs import SPECS, family_of
 from reconciler.model import Finding, ObjectRef, Origin, Resource, Severity
 
+# Every case once per YAML loader (libyaml's composer and PyYAML's): the same findings.
+pytestmark = pytest.mark.usefixtures("yaml_loader")
+
 SPEC_LINE = 6  # apiVersion, kind, metadata, name, spec:, then the spec's first line
 
 

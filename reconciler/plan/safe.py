@@ -42,10 +42,14 @@ CHECK_LIMIT = 32  # firewall writes whose every intermediate state we evaluate
 BRIDGE_MAX_BYTES = 1_000_000  # a bridge policy larger than this is not written
 BUDGET = 150_000  # class pairs evaluated on the model per plan, at most (a few seconds)
 SEARCH_LIMIT = 10  # firewall writes we try to reorder (a greedy, quadratic search)
+# Policies x endpoints the model may match before any state is evaluated (finding the
+# class pairs a write touches, a few seconds); above it the order is not evaluated at all.
+MODEL_LIMIT = 5_000_000
 FIREWALL_KINDS = frozenset(
     {"GlobalNetworkPolicy", "NetworkPolicy", "HostEndpoint", "GlobalNetworkSet", "NetworkSet"}
     | {"Tier", "StagedGlobalNetworkPolicy", "StagedNetworkPolicy"}
 )
+_POLICIES = FIREWALL_KINDS - {"HostEndpoint", "GlobalNetworkSet", "NetworkSet", "Tier"}
 # Kinds no selector reads: their labels and annotations decide no verdict.
 _UNSELECTED = FIREWALL_KINDS - {"HostEndpoint", "GlobalNetworkSet", "NetworkSet"}
 Key = Identity
@@ -148,11 +152,15 @@ def _order(
         return Ordered(
             ordered, "kind order", note="one write acts on the firewall: no state between"
         )
+    if len(writes) > CHECK_LIMIT and not _firewall(around.start):
+        # Nothing enforces yet, so everything is allowed now: the bridge is one Allow
+        # rule, and no model evaluation is needed to build it.
+        return _bridged(ordered, around, bridge.allow_all())
+    size = _model_size(ordered, around)
+    if size > MODEL_LIMIT:
+        note = f"too large to evaluate: {size:,} policy-endpoint pairs (at most {MODEL_LIMIT:,})"
+        return Ordered(ordered, "unchecked", note=note)
     if len(writes) > CHECK_LIMIT:
-        if not _firewall(around.start):
-            # Nothing enforces yet, so everything is allowed now: the bridge is one Allow
-            # rule, and no model evaluation is needed to build it.
-            return _bridged(ordered, around, bridge.allow_all())
         return _bridged(ordered, around, None)
     walk = _Walk(around, ordered)
     if walk.size * len(writes) > BUDGET:  # too costly to walk: bridge what may change
@@ -203,6 +211,14 @@ def _bridge_at_risk(
             return replace(out, blinks=tuple(left), states=states, note=note, kept=kept)
         risk |= more  # type: ignore[arg-type]
     raise AssertionError("unreachable: the last bridge returns")
+
+
+def _model_size(ordered: Sequence[Change], around: Surroundings) -> int:
+    """Policies (in force or written) times endpoints (pods, host endpoints, nodes)."""
+    found = [*around.start, *_desired(ordered)]
+    policies = sum(1 for r in found if r.ref.kind in _POLICIES)
+    heps = sum(1 for r in found if r.ref.kind == "HostEndpoint")
+    return policies * (len(around.facts.pods) + len(around.facts.nodes) + heps)
 
 
 def _only(keep: dict[Cell, IntervalSet], cells: set[Cell], every: bool) -> dict[Cell, IntervalSet]:

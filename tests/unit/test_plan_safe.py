@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,7 +24,7 @@ from reconciler.connectivity import (
 )
 from reconciler.connectivity.flows import PeerError
 from reconciler.model import Action, Change, DiffEntry, Resource
-from reconciler.plan import bridge
+from reconciler.plan import bridge, safe
 from reconciler.plan.order import in_apply_order
 from reconciler.plan.safe import (
     CHECK_LIMIT,
@@ -185,6 +186,21 @@ def test_relabelling_policies_changes_no_verdict_and_is_not_walked() -> None:
     heps = resources(OPEN_HEPS)
     assert has_states_between(_relabelled(heps))
     assert order([*heps, *start], _relabelled(heps)).states > 0
+
+
+def test_a_model_too_large_to_evaluate_is_reported_unchecked_not_walked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The bound is on the work before any state (policies x endpoints), so a 50,000-object
+    plan answers at once, in kind order, and says why it was not evaluated."""
+    start, changes = resources(EXISTING), creates(TWO)
+    assert order(start, changes).method == "bridged"  # control: evaluated under the limit
+    monkeypatch.setattr(safe, "MODEL_LIMIT", 3)
+    found = order(start, changes)
+    assert (found.method, found.states) == ("unchecked", 0)
+    pairs = 3 * (len(FACTS.pods) + len(FACTS.nodes))  # db-open and the two NetworkPolicies
+    assert found.note == f"too large to evaluate: {pairs} policy-endpoint pairs (at most 3)"
+    assert found.changes == in_apply_order(changes)
 
 
 def test_one_write_has_no_state_in_between() -> None:

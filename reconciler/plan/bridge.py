@@ -37,6 +37,7 @@ from reconciler.connectivity.packets import (
     NAMES,
     PORT_PROTOCOLS,
     protocol_span,
+    show_packets,
 )
 from reconciler.connectivity.pairwise import Cell
 from reconciler.model import ObjectRef, Origin, Resource
@@ -50,6 +51,28 @@ ORIGIN = Origin("(policy-reconciler: make-before-break bridge)")
 Rule = dict[str, Any]
 _PROTOCOL_NAMES = {number: name for name, number in NAMES.items()}
 _V4_ONLY, _V6_ONLY = {ICMP}, {ICMPV6}
+# Packets no Calico rule can name and no traffic uses: IP protocol 0 and port 0 of the port
+# protocols; and, per IP version, the other version's ICMP (ICMPv6 needs ipVersion 6).
+_SILENT = IntervalSet.of([protocol_span(0), *((p << 16, p << 16) for p in PORT_PROTOCOLS)])
+_UNNAMED = {
+    4: _SILENT | IntervalSet.of(protocol_span(p) for p in _V6_ONLY),
+    6: _SILENT | IntervalSet.of(protocol_span(p) for p in _V4_ONLY),
+}
+
+
+def show(packets: IntervalSet) -> str:
+    """`show_packets`, with what a bridge cannot name left out of "all traffic"."""
+    if any(not ALL_PACKETS - packets - unnamed for unnamed in _UNNAMED.values()):
+        return "all traffic"
+    return show_packets(packets)
+
+
+def bridgeable(packets: IntervalSet, versions: set[int]) -> IntervalSet:
+    """What of `packets` between addresses of these IP versions a bridge can keep."""
+    for version in versions:
+        if versions == {version}:
+            return packets - _UNNAMED[version]
+    return packets - _SILENT
 
 
 def allow_all() -> list[Rule]:
@@ -200,10 +223,10 @@ def _nets(addresses: IntervalSet) -> list[str]:
 
 def _matches(packets: IntervalSet, version: int) -> list[Rule]:
     """The protocol and port matches of a packet set, for one IP version."""
-    if packets == ALL_PACKETS:
+    if not ALL_PACKETS - packets - _UNNAMED[version]:
         return [{}]
     out: list[Rule] = []
-    for proto in sorted({lo >> 16 for lo, _ in packets} | {hi >> 16 for _, hi in packets}):
+    for proto in sorted({p for lo, hi in packets for p in range(lo >> 16, (hi >> 16) + 1)}):
         if (version == 4 and proto in _V6_ONLY) or (version == 6 and proto in _V4_ONLY):
             continue
         part = packets & IntervalSet.of([protocol_span(proto)])
@@ -214,7 +237,9 @@ def _matches(packets: IntervalSet, version: int) -> list[Rule]:
 
 def _protocol_matches(proto: int, part: IntervalSet) -> list[Rule]:
     named: Rule = {"protocol": _PROTOCOL_NAMES.get(proto, proto)}
-    if part == IntervalSet.of([protocol_span(proto)]):
+    if proto == 0:
+        return []  # no rule names it, no traffic uses it
+    if not IntervalSet.of([protocol_span(proto)]) - part - _SILENT:
         return [named]
     if proto in PORT_PROTOCOLS:
         ports = [_port_range(lo & 0xFFFF, hi & 0xFFFF) for lo, hi in part]

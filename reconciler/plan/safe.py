@@ -28,7 +28,6 @@ from reconciler.connectivity.classes import PeerClass
 from reconciler.connectivity.compile import CompileError
 from reconciler.connectivity.flows import PeerKind, Placed
 from reconciler.connectivity.intervals import IntervalSet
-from reconciler.connectivity.packets import show_packets
 from reconciler.connectivity.pairwise import Cell, Verdicts, representatives
 from reconciler.connectivity.world import WorldBuilder
 from reconciler.generate.autohep import AutoHostEndpoints
@@ -299,7 +298,7 @@ class _Walk:
         # A flow between two address families cannot exist, whatever the model says of it.
         family = [bridge.families(c) for c in self.classes]
         self.keep = {
-            c: v.allow & after[c].allow
+            c: bridge.bridgeable(v.allow & after[c].allow, family[c[0]] & family[c[1]])
             for c, v in before.items()
             if c in after and family[c[0]] & family[c[1]]
         }
@@ -348,7 +347,7 @@ class _Walk:
         for cell, keep in self.keep.items():
             lost = keep - now[cell].allow if cell in now else keep
             if lost:
-                out.append((cell, show_packets(lost)))
+                out.append((cell, bridge.show(lost)))
         return out
 
     def keeps(self, sequence: Sequence[Change]) -> bool:

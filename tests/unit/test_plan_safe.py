@@ -23,6 +23,8 @@ from reconciler.connectivity import (
     parse_peer,
 )
 from reconciler.connectivity.flows import PeerError
+from reconciler.connectivity.intervals import IntervalSet
+from reconciler.connectivity.packets import ALL_PACKETS
 from reconciler.model import Action, Change, DiffEntry, Resource
 from reconciler.plan import bridge, safe
 from reconciler.plan.order import in_apply_order
@@ -273,3 +275,17 @@ def test_a_bridged_plan_says_which_flows_it_keeps() -> None:
     assert found.kept == (
         "pods app=client in ns a (client) -> pods app=web in ns a (web, web2) all traffic",
     )
+
+
+def test_the_bridge_names_every_protocol_inside_an_interval() -> None:
+    """Everything but tcp/80 is two intervals, from protocol 0 to tcp/79 and from tcp/81 to
+    protocol 255: every protocol inside them is bridged, not only the intervals' ends
+    (hypothesis found a bridge that named protocols 0, 6 and 255 and blinked ICMP)."""
+    tcp80 = (6 << 16) | 80
+    rules = bridge._matches(ALL_PACKETS - IntervalSet.of([(tcp80, tcp80)]), 4)
+    named = {r.get("protocol") for r in rules}
+    assert {"ICMP", "UDP", 5, 254} <= named
+    assert 0 not in named and "ICMPv6" not in named  # no rule can name them for IPv4
+    tcp = next(r for r in rules if r.get("protocol") == "TCP")
+    assert tcp["destination"]["ports"] == ["1:79", "81:65535"]
+    assert bridge._matches(ALL_PACKETS - IntervalSet.of([(6 << 16, 6 << 16)]), 4) == [{}]

@@ -59,7 +59,7 @@ def test_a_commit_is_applied_within_one_interval(
 ) -> None:
     upstream.commit({"p.yaml": policy_yaml(gnp(f"{uid}-ssh"))}, message="first")
     interval = 3.0
-    controller = start_controller(interval=interval)
+    start_controller(interval=interval)
     eventually(lambda: order_of(cluster, f"{uid}-ssh") == 10, timeout=30, what="startup apply")
 
     upstream.commit({"p.yaml": policy_yaml(gnp(f"{uid}-ssh", order=20))}, message="second")

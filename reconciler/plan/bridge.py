@@ -69,9 +69,9 @@ def show(packets: IntervalSet) -> str:
 
 def bridgeable(packets: IntervalSet, versions: set[int]) -> IntervalSet:
     """What of `packets` between addresses of these IP versions a bridge can keep."""
-    for version in versions:
-        if versions == {version}:
-            return packets - _UNNAMED[version]
+    if len(versions) == 1:
+        (version,) = versions
+        return packets - _UNNAMED[version]
     return packets - _SILENT
 
 

@@ -48,9 +48,9 @@ FIREWALL_KINDS = frozenset(
     {"GlobalNetworkPolicy", "NetworkPolicy", "HostEndpoint", "GlobalNetworkSet", "NetworkSet"}
     | {"Tier", "StagedGlobalNetworkPolicy", "StagedNetworkPolicy"}
 )
-_POLICIES = FIREWALL_KINDS - {"HostEndpoint", "GlobalNetworkSet", "NetworkSet", "Tier"}
 # Kinds no selector reads: their labels and annotations decide no verdict.
 _UNSELECTED = FIREWALL_KINDS - {"HostEndpoint", "GlobalNetworkSet", "NetworkSet"}
+_POLICIES = _UNSELECTED - {"Tier"}
 Key = Identity
 Matrix = dict[Cell, Verdicts]
 

@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 from reconciler import localcluster
-from reconciler.localcluster import launcher
+from reconciler.localcluster import launcher, procs
 from reconciler.localcluster import node as real_node
 from tests.chart.helm import CHART, ROOT
 from tests.source.gitserver import GitServer
@@ -121,10 +121,7 @@ class Story:
         lines = [f"status: {json.dumps(self.status(), indent=1)}"]
         for pod in self.pods():
             name = pod["metadata"]["name"]
-            proc = subprocess.run(
-                [self.info.kubectl, f"--kubeconfig={self.info.kubeconfig}", "-n", NS, "logs",
-                 name, "--tail=80"], capture_output=True, text=True, check=False,
-            )  # fmt: skip
+            proc = procs.kubectl_run(self.info, "-n", NS, "logs", name, "--tail=80")
             lines += [f"--- logs of {name}:", proc.stdout, proc.stderr]
         return "\n".join(lines)
 

@@ -102,6 +102,7 @@ class Planned:
     inventories: Inventories
     suspended: bool = False
     namespaces_to_create: tuple[str, ...] = ()  # with Settings.create_namespace
+    intent: Intent | None = None  # what it was planned from (pipeline/heal.py re-plans one)
 
 
 @pausing_collector
@@ -319,6 +320,7 @@ def decide(intent: Intent, observed: Observed, settings: Settings) -> Planned:
         Inventories(recorded, final, bridge),
         facts.suspended,
         tuple(create) if settings.create_namespace else (),
+        intent,
     )
 
 

@@ -9,9 +9,11 @@ nothing pruned, and self-heal keeps enforcing the last good one.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -109,7 +111,9 @@ class _Attempt:
 
 
 class Reconciler:
-    """Holds the last good revision between runs; runs are serialised by the caller."""
+    """Holds the last good revision between runs. Runs and heals are serialised here, not
+    only by the caller: a heal planned against the plan in force must not write after a
+    run on another thread moved the cluster to a newer revision."""
 
     def __init__(
         self,
@@ -132,9 +136,14 @@ class Reconciler:
         # since: what a heal of one reported object re-plans (`heal_reported`).
         self.baseline: pipeline.Planned | None = None
         self._epoch = 0  # moved on by `invalidate`: a run started before keeps no baseline
+        self._writer: AbstractContextManager[object] = threading.Lock()  # one writer at a time
 
     def reconcile(self, triggers: frozenset[str], *, fetched: Fetched | None = None) -> Run:
         """One run; `fetched`: the head, already fetched by the caller (else fetched here)."""
+        with self._writer:
+            return self._reconcile(triggers, fetched)
+
+    def _reconcile(self, triggers: frozenset[str], fetched: Fetched | None) -> Run:
         attempt = _Attempt("+".join(sorted(triggers)))
         epoch = self._epoch
         try:
@@ -168,8 +177,13 @@ class Reconciler:
         it writes is one that revision already held, and one write has no state between
         before and after. Nothing is written while a write of another run has happened
         since (`baseline` is cleared by every write and set again only by a run that ends
-        in force), nor for a revision not applied in full yet.
+        in force), nor for a revision not applied in full yet. The baseline is read and
+        written under the same lock as full runs: it is the newest plan in force.
         """
+        with self._writer:
+            return self._heal(body)
+
+    def _heal(self, body: Mapping[str, Any]) -> Run | None:
         planned = self._heal_plan(body)
         if planned is None or self.last_good is None:
             return None

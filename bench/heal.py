@@ -9,13 +9,14 @@ the patch to that first GET (p50 / p95 / max), and the controller's API requests
 by verb (its status write and Event included, its watches not).
 
     python -m bench.heal [--sizes 1000,10000] [--edits 50] [--full 10] [--interval 3600]
-                         [--state-dir DIR]
+                         [--pause 0] [--state-dir DIR]
 
 --full N then makes N more edits with targeted heals off (each heal waits the 1 s debounce,
 then re-plans all N objects, as before issue 17), on the same objects, for the comparison.
 The interval is an hour by default: a full re-plan in progress delays a heal (one worker
-writes), and this measures the heal, not the interval; `--interval 60` (the controller's
-default) shows what the interval's runs add.
+writes), and this measures the heal, not the interval; `--interval 60 --pause 6` (the
+controller's default interval; edits a random 0-12 s apart, so that they land anywhere in
+the interval, during its full runs too) shows what the interval's runs add.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,9 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--edits", default=50, type=int)
     parser.add_argument("--full", default=0, type=int, help="edits healed the old way, after")
     parser.add_argument("--interval", default=3600.0, type=float, help="seconds")
+    parser.add_argument(
+        "--pause", default=0.0, type=float, help="mean seconds between edits (uniform 0-2x)"
+    )
     parser.add_argument("--seed", default=17, type=int)
     parser.add_argument("--keep", action="store_true", help="leave the control plane running")
     parser.add_argument("--state-dir", default="", help="use (or start) the cluster there")
@@ -126,21 +130,41 @@ def _measure(
         _quiet(controller)
         me = Cluster.connect(Connection(kubeconfig=info.kubeconfig, user_agent="bench-heal"))
         targets = random.Random(args.seed).sample(_managed(me, settings), args.edits + args.full)
-        rows.append(_edits(me, controller, targets[: args.edits], n=n, mode="targeted"))
+        pause = _pauses(args.pause, args.seed)
+        rows.append(
+            _edits(me, controller, targets[: args.edits], n=n, mode="targeted", pause=pause)
+        )
         if args.full:
             controller.config = replace(controller.config, targeted_heal=False)
-            rows.append(_edits(me, controller, targets[args.edits :], n=n, mode="full"))
+            rows.append(
+                _edits(me, controller, targets[args.edits :], n=n, mode="full", pause=pause)
+            )
         me.close()
     finally:
         controller.stop()
     return rows
 
 
+def _pauses(mean: float, seed: int) -> Callable[[], None]:
+    """Sleeps a random 0 to 2x `mean` seconds: edits land anywhere in the interval."""
+    draw = random.Random(seed + 1)
+    return lambda: time.sleep(draw.uniform(0, 2 * mean)) if mean > 0 else None
+
+
 def _edits(
-    me: Cluster, controller: Controller, targets: list[Target], *, n: int, mode: str
+    me: Cluster,
+    controller: Controller,
+    targets: list[Target],
+    *,
+    n: int,
+    mode: str,
+    pause: Callable[[], None],
 ) -> dict[str, Any]:
     loads = [os.getloadavg()[0]]
-    healed = [_heal(me, controller, t) for t in targets]
+    healed = []
+    for target in targets:
+        pause()
+        healed.append(_heal(me, controller, target))
     loads.append(os.getloadavg()[0])
     requests: Counter[str] = Counter()
     for _, asked in healed:

@@ -53,7 +53,7 @@ class Transport:
         method: str,
         path: str,
         *,
-        query: Mapping[str, str] | None,
+        query: Mapping[str, str] | str | None,
         body: bytes | None,
         content_type: str,
         timeout: Timeout,
@@ -61,10 +61,11 @@ class Transport:
     ) -> urllib3.BaseHTTPResponse:
         """One request; raises urllib3's errors (or OSError) when no answer came back.
 
-        Unless `stream`, the whole answer is read before this returns."""
+        `query` as a mapping, or already encoded. Unless `stream`, the whole answer is read
+        before this returns."""
         target = self._prefix + path
         if query:
-            target += "?" + urllib.parse.urlencode(query)
+            target += "?" + (query if isinstance(query, str) else urllib.parse.urlencode(query))
         headers = self._request_headers(content_type)
         kwargs: dict[str, Any] = {
             "body": body,

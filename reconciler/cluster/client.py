@@ -1,8 +1,10 @@
 """The only code that talks to kube-apiserver.
 
-A thin layer over the official client's REST transport: raw JSON in and out (model
-objects are slow at scale, kubernetes-client/python#1921), typed errors, a
-request counter by verb, and cached discovery. Everything above works on plain
+The official client reads the kubeconfig (TLS, tokens, exec plugins, proxy) and makes
+the connection pool; requests go through that pool by `transport.py`'s thin path, not
+the client's generated one. Raw JSON in and out (model objects are slow at scale,
+kubernetes-client/python#1921), typed errors, a request counter by verb, and cached
+discovery. Everything above works on plain
 dicts and `ResourceType`s.
 """
 

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from bench.generate import write_repo
+from bench.phase import server_cpu
 from reconciler import localcluster
 from reconciler.apply.executor import WORKERS
 from reconciler.localcluster import kubectl
@@ -100,25 +101,45 @@ def _repo(info: localcluster.ClusterInfo, n: int, name: str) -> Path:
 def _phase(
     info: localcluster.ClusterInfo, phase: str, repo: Path, n: int, name: str, workers: int
 ) -> dict[str, object]:
+    pids = _server_pids(info)
+    server = server_cpu(pids)
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "bench.phase", phase, str(repo), info.kubeconfig, name],
         capture_output=True,
         text=True,
         check=False,
-        env={**PHASE_ENV, "BENCH_WORKERS": str(workers)},
+        env={
+            **PHASE_ENV,
+            "BENCH_WORKERS": str(workers),
+            "BENCH_SERVER_PIDS": ",".join(map(str, pids)),
+        },
     )
     process = time.perf_counter() - started
+    server_cpu_s = server_cpu(pids) - server
     if proc.returncode != 0:
         raise SystemExit(f"phase {phase} ({n}) failed:\n{proc.stderr}")
     row: dict[str, object] = json.loads(proc.stdout)
-    return {"objects": n, "phase": phase, "workers": workers, "process": process, **row}
+    return {
+        "objects": n,
+        "phase": phase,
+        "workers": workers,
+        "process": process,
+        "server_cpu_s": server_cpu_s,
+        **row,
+    }
+
+
+def _server_pids(info: localcluster.ClusterInfo) -> tuple[int, ...]:
+    """The control plane's processes: kube-apiserver, etcd, and Calico's API server when it
+    runs. Their CPU is the other half of the cost of every request."""
+    return tuple(p for p in (info.apiserver_pid, info.etcd_pid, info.calico_apiserver_pid) if p)
 
 
 def _print(rows: list[dict[str, object]]) -> None:
     print(
         f"{'objects':>7} {'phase':<9} {'workers':>7} {'seconds':>8} {'process':>8} {'again':>6} "
-        f"{'our CPU':>7} {'process CPU':>11} {'again CPU':>9} "
+        f"{'our CPU':>7} {'process CPU':>11} {'again CPU':>9} {'server CPU':>10} "
         f"{'render':>7} {'RSS MiB':>8} {'load':>5} {'req/obj':>8}  requests"
     )
     for r in rows:
@@ -133,11 +154,14 @@ def _print(rows: list[dict[str, object]]) -> None:
         print(
             f"{r['objects']:>7} {r['phase']:<9} {workers:>7} {r['seconds']:>8.2f} "
             f"{r['process']:>8.2f} {r['controller_s']:>6.2f} {r['cpu_s']:>7.2f} "
-            f"{r['process_cpu_s']:>11.2f} {r['controller_cpu_s']:>9.2f} "
+            f"{r['process_cpu_s']:>11.2f} {r['controller_cpu_s']:>9.2f} {r['server_cpu_s']:>10.2f} "
             f"{r['render_s']:>7.2f} "
             f"{r['rss_mib']:>8.0f} {r['load']:>5.1f} "
             f"{per:>8.3f}  {verbs}  writes={r['writes']} kinds={r['kinds']}"
         )
+    for r in rows:
+        if r["phase"] == "apply":
+            print(_write_path(r))
     for n in sorted({int(str(r["objects"])) for r in rows}):
         by = {r["phase"]: r for r in rows if r["objects"] == n}
         noop, floor = float(str(by["noop"]["seconds"])), float(str(by["bare-list"]["seconds"]))
@@ -151,6 +175,19 @@ def _print(rows: list[dict[str, object]]) -> None:
         if "profile" in by:
             print(f"-- cProfile of the {n}-object no-op (process wall {noop:.2f} s):")
             print(by["profile"]["profile"])
+
+
+def _write_path(r: dict[str, object]) -> str:
+    """The first apply's write path alone (dry-runs, writes, the parent), per request:
+    our CPU and the control plane's, the two halves of what 2 cores must serve."""
+    sent = max(1, int(str(r["apply_requests"])))
+    ours = float(str(r["apply_cpu_s"])) * 1000 / sent
+    server = float(str(r["apply_server_cpu_s"])) * 1000 / sent
+    return (
+        f"{r['objects']} objects, {r['workers']} workers, write path: {sent} requests in "
+        f"{float(str(r['apply_s'])):.2f} s (load {float(str(r['load'])):.1f}), "
+        f"our CPU {ours:.2f} ms/request, the control plane's {server:.2f} ms/request"
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import pstats
 import resource
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler import pipeline
@@ -31,10 +32,11 @@ def main(phase: str, repo: Path, kubeconfig: str, name: str) -> None:
     started = time.perf_counter()
     if profile:
         profile.enable()
+    split = Split()
     kinds, render_s, rendered = (
         (bare_lists(cluster, settings), 0.0, None)
         if phase == "bare-list"
-        else reconcile(cluster, repo, settings)
+        else reconcile(cluster, repo, settings, split=split)
     )
     if profile:
         profile.disable()
@@ -56,6 +58,10 @@ def main(phase: str, repo: Path, kubeconfig: str, name: str) -> None:
             {
                 "seconds": seconds,
                 "render_s": render_s,
+                "apply_s": split.apply_s,
+                "apply_cpu_s": split.apply_cpu_s,
+                "apply_server_cpu_s": split.apply_server_cpu_s,
+                "apply_requests": split.apply_requests,
                 "cpu_s": cpu_s,
                 "controller_s": controller_s,
                 "controller_cpu_s": controller_cpu_s,
@@ -80,12 +86,42 @@ def top_lines(profile: cProfile.Profile, n: int = 18) -> str:
     return "\n".join(line for line in out.getvalue().splitlines() if line.strip())
 
 
+@dataclass
+class Split:
+    """The write path alone (`pipeline.apply`: dry-runs, writes, the parent): its wall, our
+    CPU and its requests, apart from the render and the plan before it."""
+
+    apply_s: float = 0.0
+    apply_cpu_s: float = 0.0
+    apply_server_cpu_s: float = 0.0
+    apply_requests: int = 0
+
+
+def server_cpu(pids: tuple[int, ...]) -> float:
+    """CPU seconds used so far by these processes (the control plane's): utime + stime."""
+    return sum(_cpu_of(pid) for pid in pids)
+
+
+def _cpu_of(pid: int) -> float:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # not Linux, or gone: counts as 0
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _pids() -> tuple[int, ...]:
+    return tuple(int(p) for p in os.environ.get("BENCH_SERVER_PIDS", "").split(",") if p)
+
+
 def reconcile(
     cluster: Cluster,
     repo: Path,
     settings: pipeline.Settings,
     *,
     rendered: pipeline.Rendered | None = None,
+    split: Split | None = None,
 ) -> tuple[int, float, pipeline.Rendered]:
     started = time.perf_counter()
     if rendered is None:
@@ -93,7 +129,18 @@ def reconcile(
     render_s = time.perf_counter() - started
     planned = pipeline.plan(cluster, rendered, settings)
     workers = int(os.environ.get("BENCH_WORKERS", "0")) or WORKERS
+    split = split or Split()
+    sent, cpu, server = (
+        sum(cluster.request_counts().values()),
+        time.process_time(),
+        server_cpu(_pids()),
+    )
+    started = time.perf_counter()
     result = pipeline.apply(cluster, planned, settings, workers=workers)
+    split.apply_s = time.perf_counter() - started
+    split.apply_cpu_s = time.process_time() - cpu
+    split.apply_server_cpu_s = server_cpu(_pids()) - server
+    split.apply_requests = sum(cluster.request_counts().values()) - sent
     if not result.ok:
         raise SystemExit(f"apply failed: {result.failed[:3]} {result.notes}")
     return len(planned.inventories.final.group_kinds), render_s, rendered

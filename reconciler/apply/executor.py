@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from reconciler import FIELD_MANAGER
 from reconciler.applyset import ApplySet, Inventory, parent_body
 from reconciler.cluster import errors
-from reconciler.cluster.client import CONFIGMAPS, Cluster
+from reconciler.cluster.client import CONFIGMAPS, Cluster, Payload
 from reconciler.cluster.types import Types
 from reconciler.kinds import group_kind_of
 from reconciler.model import Action, ApplyResult, Change, Failure, Plan, Stop
@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 APPLIES = frozenset({Action.CREATE, Action.UPDATE, Action.DRIFT, Action.ADOPT})
 FORCED = frozenset({Action.DRIFT, Action.ADOPT})  # take back fields someone else took
 Progress = Callable[[Change, str], None]  # called once per write done, from one thread
+# Each applied body serialised once, by id() of its Change: its dry-run and its write send
+# the same bytes.
+Payloads = dict[int, Payload]
 # Requests in flight at once. Flux's ssa uses 4; 8 keeps both cores of a small API server
 # busy while staying far below any priority level's seats (see README, Benchmarks).
 WORKERS = 8
@@ -85,13 +88,13 @@ def execute(
         )
         return ApplyResult(plan, skipped=_writes(plan), notes=(blocked,), stopped=stop)
     with _pool(target.workers) as pool:
-        rejected = _dry_run(target, plan, pool)
+        rejected, payloads = _dry_run(target, plan, pool)
         if rejected or dry_run:
             skipped = () if dry_run else _writes(plan)
             stopped = Stop.REJECTED if rejected else None
             return ApplyResult(plan, failed=rejected, skipped=skipped, stopped=stopped)
         _record(target, inventories.recorded, inventories.superset)
-        result = _run(target, plan, pool, progress=progress)
+        result = _run(target, plan, pool, payloads, progress=progress)
     if result.ok:
         _record(target, inventories.superset, inventories.final)
     return result
@@ -128,32 +131,42 @@ def _writes(plan: Plan) -> tuple[Change, ...]:
     return tuple(c for c in plan.changes if c.action.writes)
 
 
-def _dry_run(target: Target, plan: Plan, pool: ThreadPoolExecutor) -> tuple[Failure, ...]:
+def _dry_run(
+    target: Target, plan: Plan, pool: ThreadPoolExecutor
+) -> tuple[tuple[Failure, ...], Payloads]:
     """Server-side dry-run of every create and update: one rejection stops everything.
 
     All of them are sent, concurrently, and all the rejections are reported in plan order.
+    Returns the bodies as sent, for the writes to send again.
     """
     applies = [c for c in plan.changes if c.action in APPLIES]
-    outcomes = pool.map(lambda c: _try_dry_run(target, c), applies)
-    return tuple(f for f in outcomes if f is not None)
+    outcomes = list(pool.map(lambda c: _try_dry_run(target, c), applies))
+    payloads = {id(c): payload for c, (payload, _) in zip(applies, outcomes, strict=True)}
+    return tuple(f for _, f in outcomes if f is not None), payloads
 
 
-def _try_dry_run(target: Target, change: Change) -> Failure | None:
+def _try_dry_run(target: Target, change: Change) -> tuple[Payload, Failure | None]:
+    payload = _payload(change)
     try:
-        _apply(target, change, dry_run=True)
+        _apply(target, change, payload, dry_run=True)
     except errors.KubeError as exc:
-        return Failure(change, f"rejected by the API server: {exc.message}")
-    return None
+        return payload, Failure(change, f"rejected by the API server: {exc.message}")
+    return payload, None
 
 
 def _run(
-    target: Target, plan: Plan, pool: ThreadPoolExecutor, *, progress: Progress | None
+    target: Target,
+    plan: Plan,
+    pool: ThreadPoolExecutor,
+    payloads: Payloads,
+    *,
+    progress: Progress | None,
 ) -> ApplyResult:
     """Batch by batch; a failure or an interrupt stops the run at the end of its batch."""
     done: list[Change] = []
     groups = batches(_writes(plan), one_by_one=plan.order.one_by_one)
     for i, batch in enumerate(groups):
-        outcome = _Batch(batch).run(target, pool, progress)
+        outcome = _Batch(batch, payloads).run(target, pool, progress)
         done.extend(outcome.done)
         if outcome.stopped is not None:
             later = tuple(c for group in groups[i + 1 :] for c in group)
@@ -167,6 +180,7 @@ class _Batch:
     """One batch's writes in flight; only the calling thread touches the results."""
 
     changes: Sequence[Change]
+    payloads: Payloads
     done: list[Change] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     interrupted: bool = False
@@ -184,7 +198,7 @@ class _Batch:
         """In a worker: False when the batch was halted before this write started."""
         if self.halt.is_set():
             return False
-        _step(target, change)
+        _step(target, change, self.payloads)
         return True
 
     def _settle(self, change: Change, future: Future[bool], progress: Progress | None) -> None:
@@ -222,20 +236,26 @@ class _Batch:
         return tuple(c for c in self.changes if id(c) not in settled)
 
 
-def _step(target: Target, change: Change) -> None:
+def _step(target: Target, change: Change, payloads: Payloads) -> None:
     if change.action is Action.PRUNE:
         _prune(target, change)
     else:
-        _apply(target, change, dry_run=False)
+        payload = payloads.get(id(change)) or _payload(change)
+        _apply(target, change, payload, dry_run=False)
 
 
-def _apply(target: Target, change: Change, *, dry_run: bool) -> None:
+def _payload(change: Change) -> Payload:
     assert change.desired is not None, "only changes with a desired object are applied"
-    body = change.desired.body
-    rtype = target.types.of(group_kind_of(body))
-    target.cluster.apply(
+    return Payload.of(change.desired.body)
+
+
+def _apply(target: Target, change: Change, payload: Payload, *, dry_run: bool) -> None:
+    """The answer is not read: the executor needs only acceptance or the typed error."""
+    assert change.desired is not None, "only changes with a desired object are applied"
+    rtype = target.types.of(group_kind_of(change.desired.body))
+    target.cluster.submit(
         rtype,
-        body,
+        payload,
         force=change.action in FORCED,
         dry_run=dry_run,
         field_manager=target.field_manager,

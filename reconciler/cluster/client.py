@@ -1,14 +1,17 @@
 """The only code that talks to kube-apiserver.
 
-A thin layer over the official client's REST transport: raw JSON in and out (model
-objects are slow at scale, kubernetes-client/python#1921), typed errors, a
-request counter by verb, and cached discovery. Everything above works on plain
+The official client reads the kubeconfig (TLS, tokens, exec plugins, proxy) and makes
+the connection pool; requests go through that pool by `transport.py`'s thin path, not
+the client's generated one. Raw JSON in and out (model objects are slow at scale,
+kubernetes-client/python#1921), typed errors, a request counter by verb, and cached
+discovery. Everything above works on plain
 dicts and `ResourceType`s.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import threading
@@ -26,6 +29,7 @@ from kubernetes import config as k8s_config
 
 from reconciler import FIELD_MANAGER, __version__
 from reconciler.cluster import errors
+from reconciler.cluster.transport import Transport, encode
 
 USER_AGENT = f"policy-reconciler/{__version__}"
 PAGE_SIZE = 500
@@ -71,11 +75,26 @@ class Connection:
     impersonate: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Payload:
+    """An object to apply, serialised once: its dry-run and its write send the same bytes."""
+
+    name: str
+    namespace: str
+    data: bytes
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> Payload:
+        meta = body["metadata"]
+        return cls(meta["name"], meta.get("namespace", ""), encode(body))
+
+
 class Cluster:
     """Raw-JSON access to one API server. Thread-safe for the counters."""
 
     def __init__(self, api: k8s.ApiClient, *, name: str = "") -> None:
         self._api = api
+        self._transport = Transport(api)
         self.name = name
         self.requests: Counter[str] = Counter()
         self.responses: Counter[tuple[str, str]] = Counter()  # (verb, HTTP code or "error")
@@ -109,7 +128,33 @@ class Cluster:
         content_type: str = "application/json",
         timeout: float | tuple[float, float] = 60,
     ) -> JSONDict:
-        """One HTTP request; returns the decoded JSON body or raises a typed error."""
+        """One HTTP request; returns the decoded JSON body or raises a typed error.
+
+        `body` is JSON-encoded unless it is `bytes` already (encoded once by a caller that
+        sends it more than once)."""
+        data = self._exchange(
+            method,
+            path,
+            verb=verb,
+            query=query,
+            body=body,
+            content_type=content_type,
+            timeout=timeout,
+        )
+        return json.loads(data) if data else {}
+
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        verb: str,
+        query: Mapping[str, str] | str | None = None,
+        body: object = None,
+        content_type: str = "application/json",
+        timeout: float | tuple[float, float] = 60,
+    ) -> bytes:
+        """One request's raw answer, or its typed error."""
         resp = self._send(
             method,
             path,
@@ -119,10 +164,9 @@ class Cluster:
             content_type=content_type,
             timeout=timeout,
         )
-        data = resp.read()
         if resp.status >= 400:
-            raise errors.from_response(resp.status, data, what=f"{method} {path}")
-        return json.loads(data) if data else {}
+            raise errors.from_response(resp.status, resp.data, what=f"{method} {path}")
+        return resp.data
 
     def watch(self, path: str, *, query: Mapping[str, str], timeout: float) -> WatchStream:
         """Open a watch; iterate it for events, `close()` it from any thread to end it."""
@@ -134,10 +178,11 @@ class Cluster:
             body=None,
             content_type="application/json",
             timeout=(10, timeout + 5),
+            stream=True,
         )
         if resp.status >= 400:
             raise errors.from_response(resp.status, resp.read(), what=f"WATCH {path}")
-        return WatchStream(resp.response, what=f"WATCH {path}")
+        return WatchStream(resp, what=f"WATCH {path}")
 
     def _send(
         self,
@@ -145,25 +190,26 @@ class Cluster:
         path: str,
         *,
         verb: str,
-        query: Mapping[str, str] | None,
+        query: Mapping[str, str] | str | None,
         body: object,
         content_type: str,
         timeout: float | tuple[float, float],
-    ) -> Any:
+        stream: bool = False,
+    ) -> urllib3.BaseHTTPResponse:
         self._count(verb)
-        _, url, headers, _, _ = self._api.param_serialize(
-            method=method,
-            resource_path=path,
-            query_params=list((query or {}).items()),
-            header_params={"Content-Type": content_type, "Accept": "application/json"},
-            auth_settings=["BearerToken"],
-        )
+        data = body if isinstance(body, bytes) or body is None else encode(body)
         try:
-            resp = self._api.call_api(
-                method, url, header_params=headers, body=body, _request_timeout=timeout
+            resp = self._transport.send(
+                method,
+                path,
+                query=query,
+                body=data,
+                content_type=content_type,
+                timeout=timeout,
+                stream=stream,
             )
-        except (urllib3.exceptions.HTTPError, OSError, k8s.ApiException) as exc:
-            # ApiException here is the client's wrapper of a TLS failure (no HTTP answer).
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            # No HTTP answer: refused, reset, TLS failure, timeout (after the pool's retries).
             self._answered(verb, "error")
             raise errors.Unreachable(f"{method} {path}: {exc}") from exc
         self._answered(verb, str(resp.status))
@@ -240,23 +286,40 @@ class Cluster:
     def apply(
         self,
         rtype: ResourceType,
-        body: Mapping[str, Any],
+        body: Mapping[str, Any] | Payload,
         *,
         force: bool = False,
         dry_run: bool = False,
         field_manager: str = FIELD_MANAGER,
     ) -> JSONDict:
-        """Server-side apply of one object."""
-        meta = body["metadata"]
-        query = {"fieldManager": field_manager, "force": str(force).lower()}
-        if dry_run:
-            query["dryRun"] = "All"
-        return self.request(
+        """Server-side apply of one object; returns the object as the server has it."""
+        payload = body if isinstance(body, Payload) else Payload.of(body)
+        answer: JSONDict = json.loads(self._apply(rtype, payload, force, dry_run, field_manager))
+        return answer
+
+    def submit(
+        self,
+        rtype: ResourceType,
+        payload: Payload,
+        *,
+        force: bool = False,
+        dry_run: bool = False,
+        field_manager: str = FIELD_MANAGER,
+    ) -> None:
+        """Server-side apply when only acceptance matters (the executor's dry-runs and
+        writes): a typed error when refused, and the object it answers with is not decoded."""
+        self._apply(rtype, payload, force, dry_run, field_manager)
+
+    def _apply(
+        self, rtype: ResourceType, payload: Payload, force: bool, dry_run: bool, manager: str
+    ) -> bytes:
+        query = _apply_query(manager, force, dry_run)
+        return self._exchange(
             "PATCH",
-            rtype.path(meta.get("namespace", ""), meta["name"]),
+            rtype.path(payload.namespace, payload.name),
             verb="dry-run" if dry_run else "apply",
             query=query,
-            body=dict(body),
+            body=payload.data,
             content_type="application/apply-patch+yaml",  # JSON is valid YAML
         )
 
@@ -292,8 +355,12 @@ class Cluster:
         namespace = body["metadata"].get("namespace", "")
         return self.request("POST", rtype.path(namespace), verb="create", body=dict(body))
 
+    def connections_opened(self) -> int:
+        """TCP+TLS connections opened to the API server so far (kept alive and reused)."""
+        return self._transport.connections_opened()
+
     def close(self) -> None:
-        self._api.close()
+        self._transport.close()
 
 
 class WatchStream:
@@ -322,6 +389,15 @@ class WatchStream:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@functools.cache
+def _apply_query(manager: str, force: bool, dry_run: bool) -> str:
+    """An apply's query string, encoded once per combination (there are four)."""
+    query = {"fieldManager": manager, "force": "true" if force else "false"}
+    if dry_run:
+        query["dryRun"] = "All"
+    return urllib.parse.urlencode(query)
 
 
 def _typed(item: JSONDict, rtype: ResourceType) -> JSONDict:

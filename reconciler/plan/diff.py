@@ -184,7 +184,8 @@ def _normal_desired(desired: Body, rules: _Rules) -> tuple[_Shape, tuple[Any, ..
     hit = _NORMAL.get(key)
     if hit is not None and hit[0] is desired:
         return hit[1], hit[2]
-    checks = list(_flat_checks(_prepared(desired, rules), (), rules))
+    checks: list[tuple[tuple[str, ...], Any]] = []
+    _flat_checks(_prepared(desired, rules), (), rules, checks)
     maps = tuple(i for i, (_, value) in enumerate(checks) if value is _A_MAP)
     shape = _shape_of(tuple(path for path, _ in checks), maps)
     values = tuple(value for _, value in checks)
@@ -219,18 +220,20 @@ def _tree(paths: Keys, maps: frozenset[int]) -> dict[str, Scope]:
     return root
 
 
-def _flat_checks(want: Any, path: tuple[str, ...], rules: _Rules) -> Iterator[tuple[Any, Any]]:
+def _flat_checks(
+    want: Any, path: tuple[str, ...], rules: _Rules, out: list[tuple[tuple[str, ...], Any]]
+) -> None:
     """What `live` must hold for every field of `want` to be in it with the same value:
     granular maps key by key (an empty one: a map), lists and atomic maps whole."""
     if path in IGNORED:
         return
     if isinstance(want, dict) and not rules.is_atomic(path):
         if not want:
-            yield path, _A_MAP
+            out.append((path, _A_MAP))
         for k, v in want.items():
-            yield from _flat_checks(v, (*path, k), rules)
+            _flat_checks(v, (*path, k), rules, out)
         return
-    yield path, want
+    out.append((path, want))
 
 
 def _covered(paths: Keys, values: tuple[Any, ...], live: Any) -> bool:
@@ -326,13 +329,19 @@ def _canon(value: Any) -> Any:
 
 
 def _is_canon(value: Any) -> bool:
-    """`_canon_copy(value)` would equal `value` in type and value everywhere."""
+    """`_canon_copy(value)` would equal `value` in type and value everywhere (C-level
+    `map`s, not generators: this walks every desired body once)."""
+    if type(value) is str:
+        return True
     if isinstance(value, Mapping):
-        if type(value) is not dict:
-            return False
-        return all(type(k) is str and v is not None and _is_canon(v) for k, v in value.items())
+        return (
+            type(value) is dict
+            and set(map(type, value)) <= {str}
+            and None not in value.values()
+            and all(map(_is_canon, value.values()))
+        )
     if isinstance(value, list | tuple):
-        return type(value) is list and all(_is_canon(v) for v in value)
+        return type(value) is list and all(map(_is_canon, value))
     return not (isinstance(value, float) and value.is_integer())
 
 

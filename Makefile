@@ -51,6 +51,7 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.templates
+	$(BIN)/python -m bench.heal --full 10
 
 # Ours, Flux's apply engine (a Go driver, bench/peers/flux, built once) and kubectl SSA, each
 # on a fresh local control plane; requests from the audit log. PEERS_ARGS="--sizes 10000 --runs 3"

@@ -9,12 +9,14 @@ nothing pruned, and self-heal keeps enforcing the last good one.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from reconciler import pipeline
 from reconciler.apply import Interrupted
@@ -24,10 +26,12 @@ from reconciler.cluster.client import Cluster
 from reconciler.controller.record import REASONS, Reason, Result, RunRecord
 from reconciler.controller.status import now_rfc3339
 from reconciler.model import Action, ApplyResult, Change, CheckResult, Plan, Revision, Stop
+from reconciler.pipeline.heal import decide_one
 from reconciler.source import errors as source_errors
 
 log = logging.getLogger(__name__)
 DRIFT = "drift"  # the trigger of a self-heal: re-plan the last good revision, no fetch
+WATCH = "watch"  # the trigger of a heal of the one object a watch event reported
 MAX_ERRORS = 20
 
 # Most specific first: the first class in an exception's MRO found here wins.
@@ -53,6 +57,8 @@ STOP_REASONS: Mapping[Stop, Reason] = {
 }
 # Stops that refuse the revision as a whole: it never becomes the last good one.
 REFUSALS = frozenset({Stop.INVALID, Stop.CHECKS, Stop.CONFLICT, Stop.REJECTED})
+# Ends of a run that leave its revision applied in full.
+IN_FORCE = frozenset({Reason.UP_TO_DATE, Reason.APPLIED, Reason.DRIFT_HEALED})
 
 
 class Source(Protocol):
@@ -105,7 +111,9 @@ class _Attempt:
 
 
 class Reconciler:
-    """Holds the last good revision between runs; runs are serialised by the caller."""
+    """Holds the last good revision between runs. Runs and heals are serialised here, not
+    only by the caller: a heal planned against the plan in force must not write after a
+    run on another thread moved the cluster to a newer revision."""
 
     def __init__(
         self,
@@ -124,10 +132,20 @@ class Reconciler:
         self.last_good: pipeline.Rendered | None = None
         self.applied: str = ""  # revision id last applied in full
         self.planned: pipeline.Planned | None = None  # of the last run that planned
+        # The plan of the last run that left its revision applied in full, with no write
+        # since: what a heal of one reported object re-plans (`heal_reported`).
+        self.baseline: pipeline.Planned | None = None
+        self._epoch = 0  # moved on by `invalidate`: a run started before keeps no baseline
+        self._writer: AbstractContextManager[object] = threading.Lock()  # one writer at a time
 
     def reconcile(self, triggers: frozenset[str], *, fetched: Fetched | None = None) -> Run:
         """One run; `fetched`: the head, already fetched by the caller (else fetched here)."""
+        with self._writer:
+            return self._reconcile(triggers, fetched)
+
+    def _reconcile(self, triggers: frozenset[str], fetched: Fetched | None) -> Run:
         attempt = _Attempt("+".join(sorted(triggers)))
+        epoch = self._epoch
         try:
             rendered = self._rendered(triggers, attempt, fetched)
             planned = self._plan(rendered, attempt)
@@ -138,7 +156,68 @@ class Reconciler:
         except Exception as exc:  # a bug: recorded, reported and retried like any failure
             log.exception("reconcile crashed", extra={"trigger": attempt.trigger})
             return self._finish(attempt, Reason.INTERNAL, f"internal error: {exc!r}", ())
+        if reason in IN_FORCE and epoch == self._epoch:
+            self.baseline = planned
         return self._finish(attempt, reason, message, _errors(planned.plan, result))
+
+    def invalidate(self) -> None:
+        """What the baseline was planned from changed (inventory, the parent): until a full
+        run plans again, every heal takes the full path. Safe from any thread."""
+        self._epoch += 1
+        self.baseline = None
+
+    def heal_reported(self, body: Mapping[str, Any]) -> Run | None:
+        """Heal the one object a watch event reported, from the plan last applied in full,
+        without reading anything: the same planner on a one-object observed set
+        (`pipeline.heal`), the same executor (a dry-run, then the write). None when it
+        cannot decide alone; the caller then falls back to the full re-plan.
+
+        Safe because it only returns one object to Git's value under a revision that was
+        applied in full (and passed its checks and the firewall-safe order then): the state
+        it writes is one that revision already held, and one write has no state between
+        before and after. Nothing is written while a write of another run has happened
+        since (`baseline` is cleared by every write and set again only by a run that ends
+        in force), nor for a revision not applied in full yet. The baseline is read and
+        written under the same lock as full runs: it is the newest plan in force.
+        """
+        with self._writer:
+            return self._heal(body)
+
+    def _heal(self, body: Mapping[str, Any]) -> Run | None:
+        planned = self._heal_plan(body)
+        if planned is None or self.last_good is None:
+            return None
+        (change,) = planned.plan.changes
+        attempt = _Attempt(WATCH, revision=self.last_good.revision, plan=planned.plan)
+        if change.action is Action.UNCHANGED:  # e.g. a field Git does not set
+            return self._heal_run(attempt, Reason.UP_TO_DATE, f"{change.ref} is as Git has it")
+        if change.action is not Action.DRIFT or not self._may_write():
+            return None  # not an edit of ours by someone else: only a full plan says what
+        try:
+            result = pipeline.apply(self.cluster, planned, self.settings, workers=1)
+        except errors.KubeError:
+            return None
+        if not result.ok:
+            return None  # nothing written (one write): the full path says why, and retries
+        attempt.result, attempt.done, attempt.heals = result, [*result.done], result.done
+        healed = _applied_message(self.last_good.revision, result.done, result.done)
+        return self._heal_run(attempt, Reason.DRIFT_HEALED, f"{healed} from its watch event")
+
+    def _heal_plan(self, body: Mapping[str, Any]) -> pipeline.Planned | None:
+        """The baseline re-planned for `body` alone, when the baseline is the last good
+        revision applied in full."""
+        base, good = self.baseline, self.last_good
+        if base is None or good is None or base.plan.revision != good.revision:
+            return None
+        if good.revision.id != self.applied:
+            return None
+        planned = decide_one(base, body, self.settings)
+        return None if planned is None or planned.plan.errors else planned
+
+    def _heal_run(self, attempt: _Attempt, reason: Reason, message: str) -> Run:
+        run = self._finish(attempt, reason, message, ())
+        # Not a plan of the revision: the planned-objects gauges keep the full plan's counts.
+        return replace(run, record=replace(run.record, planned={}), accepted=True)
 
     # -- the steps -------------------------------------------------------------------
 
@@ -188,6 +267,7 @@ class Reconciler:
 
         def progress(change: Change, _status: str) -> None:
             attempt.done.append(change)
+            self.baseline = None  # the cluster moves away from the last plan in force
             if not self._may_write():
                 raise Interrupted
 

@@ -102,6 +102,7 @@ class Planned:
     inventories: Inventories
     suspended: bool = False
     namespaces_to_create: tuple[str, ...] = ()  # with Settings.create_namespace
+    intent: Intent | None = None  # what it was planned from (pipeline/heal.py re-plans one)
 
 
 @pausing_collector
@@ -172,14 +173,13 @@ def wanted_by(renders: Iterable[Rendered]) -> obs.Wanted:
 @pausing_collector
 def plan(cluster: Cluster, rendered: Rendered, settings: Settings) -> Planned:
     observed, (intent,) = observe(cluster, [rendered], settings)
-    planned = decide(intent, observed, settings)
-    if observed.firewall is None and safety.has_states_between(planned.plan.changes):
+    diffed = diff(intent, observed, settings)
+    if observed.firewall is None and safety.has_states_between(diffed.plan.changes):
         # The firewall-safe order works on the live firewall and its endpoints: read only
         # now that the plan writes more than one firewall object (one write has no state
         # between before and after; a no-op reads nothing).
         observed = replace(observed, firewall=read_firewall(cluster, calico=settings.calico))
-        planned = decide(intent, observed, settings)
-    return planned
+    return decide(intent, observed, settings, diffed=diffed)
 
 
 def safe_order(plan: Plan, observed: Observed, settings: Settings) -> tuple[Plan, aset.Inventory]:
@@ -291,17 +291,25 @@ def _intend(rendered: Rendered, facts: Facts, settings: Settings) -> Intent:
     return Intent(expanded, desired, wanted)
 
 
-def decide(intent: Intent, observed: Observed, settings: Settings) -> Planned:
+@dataclass(frozen=True, slots=True)
+class Diffed:
+    """The three-way diff of an intent against what was observed, before any ordering."""
+
+    plan: Plan
+    live: Sequence[Live]
+
+
+def diff(intent: Intent, observed: Observed, settings: Settings) -> Diffed:
+    """The plan in kind order; needs no live firewall (the order and checks do)."""
     facts = observed.facts
-    recorded = facts.recorded
     live = observed.objects.for_plan(
-        intent.wanted.union(recorded or aset.Inventory()), intent.desired
+        intent.wanted.union(facts.recorded or aset.Inventory()), intent.desired
     )
-    resources = [d.resource for d in intent.desired]
     absent = namespaces.missing(
-        facts, resources, settings.applyset, create=settings.create_namespace
-    )
-    result = make_plan(
+        facts, [d.resource for d in intent.desired], settings.applyset,
+        create=settings.create_namespace,
+    )  # fmt: skip
+    made = make_plan(
         revision=intent.rendered.revision,
         desired=intent.desired,
         live=live,
@@ -309,6 +317,18 @@ def decide(intent: Intent, observed: Observed, settings: Settings) -> Planned:
         target=facts.target,
         findings=(*intent.rendered.findings, *absent),
     )
+    return Diffed(made, live)
+
+
+def decide(
+    intent: Intent, observed: Observed, settings: Settings, *, diffed: Diffed | None = None
+) -> Planned:
+    """The diff (made here unless given) ordered firewall-safe and checked."""
+    facts = observed.facts
+    recorded = facts.recorded
+    diffed = diffed or diff(intent, observed, settings)
+    result, live = diffed.plan, diffed.live
+    resources = [d.resource for d in intent.desired]
     result, bridge = safe_order(result, observed, settings)
     result = check(result, intent.rendered.checks, observed, settings)
     final = intent.wanted.union(_kept(result, live))
@@ -319,6 +339,7 @@ def decide(intent: Intent, observed: Observed, settings: Settings) -> Planned:
         Inventories(recorded, final, bridge),
         facts.suspended,
         tuple(create) if settings.create_namespace else (),
+        intent,
     )
 
 

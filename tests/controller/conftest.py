@@ -60,6 +60,7 @@ def start_controller(
         debounce: float = 0.3,
         git_timeout: float = 20,
         skip_checks: frozenset[str] = frozenset(),
+        targeted_heal: bool = True,
         **options: Any,
     ) -> Controller:
         config = ControllerConfig(
@@ -71,6 +72,7 @@ def start_controller(
                 interval=interval, retry=0.5, debounce=debounce, debounce_max=max(1.0, debounce)
             ),
             suspend=suspend,
+            targeted_heal=targeted_heal,
             webhook=WebhookConfig(port=0, ref="refs/heads/main", secret=SECRET,
                                   address="127.0.0.1"),
             metrics_port=0,

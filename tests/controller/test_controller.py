@@ -70,10 +70,14 @@ def test_a_commit_is_applied_within_one_interval(
     )
     assert took <= interval * 1.1 + 2.0  # one interval plus its jitter, plus the run itself
     # The run that wrote the update was the interval's (a drift run after it, say from a
-    # watch restart, may be the last one, and writes nothing).
-    runs = read_status(cluster, applyset).runs
-    writer = next(r for r in runs if r.written.get("update"))
-    assert writer.trigger == "interval"
+    # watch restart, may be the last one, and writes nothing). Its record is written after
+    # the apply: wait for it.
+    writers = eventually(
+        lambda: [r for r in read_status(cluster, applyset).runs if r.written.get("update")],
+        timeout=10,
+        what="the writing run recorded",
+    )
+    assert [r.trigger for r in writers] == ["interval"]
 
 
 def test_signed_webhook_push_applies_within_two_seconds_and_bad_signatures_get_401(

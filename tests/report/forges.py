@@ -23,14 +23,18 @@ Gitea / Forgejo API v1 (routers/api/v1/repo/issue_comment.go, swagger)
   404 "The target couldn't be found."; 422 "[Body]: Required"; 403 with an empty body
   for editing another user's comment.
 
-Tests can queue canned answers (`fail_next`) to exercise error paths and rate limits;
-every request is logged with its headers.
+Tests can queue canned answers (`fail_next`) to exercise error paths and rate limits, and
+connection resets (`reset_next`: a TCP RST instead of an answer, before or after the
+request took effect, as a load balancer or a restarting forge sends them); every request
+is logged with its headers.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -74,6 +78,7 @@ class ForgeServer:
     comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     requests: list[Logged] = field(default_factory=list)
     canned: list[Canned] = field(default_factory=list)
+    resets: list[tuple[str, bool]] = field(default_factory=list)  # (method or "", after)
     url: str = ""
     _next_id: int = 1000
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -104,6 +109,20 @@ class ForgeServer:
         self, status: int, body: Any = None, *, headers: Headers | None = None, method: str = ""
     ) -> None:
         self.canned.append(Canned(status, headers or {}, body, method))
+
+    def reset_next(self, *, method: str = "", after: bool = False) -> None:
+        """The next request (of `method`) gets a TCP reset and no answer; `after`: only once
+        it took effect, so the client cannot know whether it did."""
+        self.resets.append((method, after))
+
+    def take_reset(self, method: str) -> tuple[bool, bool]:
+        """(reset this request, after it took effect)."""
+        with self._lock:
+            found = next((r for r in self.resets if r[0] in ("", method)), None)
+            if found is None:
+                return False, False
+            self.resets.remove(found)
+            return True, found[1]
 
     def seed(self, number: int, bodies: list[str], *, user: str = "someone") -> None:
         for text in bodies:
@@ -511,8 +530,19 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = raw.decode(errors="replace")
         headers = {k.lower(): v for k, v in self.headers.items()}
+        reset, after = self.forge.take_reset(self.command)
+        if reset and not after:
+            return self._reset()
         status, extra, payload = self.forge.handle(self.command, self.path, headers, body)
+        if reset:
+            return self._reset()
         self._reply(status, {**self.forge.common_headers(), **extra}, payload)
+
+    def _reset(self) -> None:
+        """Close with SO_LINGER 0: the kernel sends RST, the client reads ECONNRESET."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()  # now: the server's own shutdown would send a FIN first
+        self.close_connection = True
 
     def _reply(self, status: int, headers: Mapping[str, str], payload: Any) -> None:
         data = b"" if payload is None else _encode(payload)

@@ -12,6 +12,7 @@ import pytest
 from reconciler.report.publish import (
     FORGES,
     AuthFailed,
+    ConnectionLost,
     Forbidden,
     NotFound,
     Outcome,
@@ -297,13 +298,53 @@ def test_pagination_links_to_another_origin_are_refused() -> None:
         assert elsewhere.requests == []
 
 
+def test_a_reset_connection_is_retried_and_the_comment_is_written_once(forge: Forge) -> None:
+    forge.server.reset_next(method="GET")
+
+    done = publish(forge.publisher(), body=BODY, marker=MARKER, sleep=forge.sleeps)
+
+    assert done.outcome is Outcome.CREATED
+    assert [c["body"] for c in forge.comments()] == [BODY]
+    assert forge.sleeps.waits == [1.0]
+
+
+def test_a_create_whose_answer_was_lost_is_found_again_not_repeated(forge: Forge) -> None:
+    # The POST took effect and its answer was reset: the retry must find that comment.
+    forge.server.reset_next(method="POST", after=True)
+
+    done = publish(forge.publisher(), body=BODY, marker=MARKER, sleep=forge.sleeps)
+
+    assert done.outcome is Outcome.UNCHANGED
+    assert [c["body"] for c in forge.comments()] == [BODY]
+    assert [r.method for r in forge.server.writes()] == ["POST"]
+
+
+def test_a_connection_lost_every_time_is_a_clear_error_after_three_tries(forge: Forge) -> None:
+    for _ in range(3):
+        forge.server.reset_next()
+
+    with pytest.raises(ConnectionLost, match=r"cannot reach .* at http://127\.0\.0\.1.*3 tries"):
+        publish(forge.publisher(), body=BODY, marker=MARKER, sleep=forge.sleeps)
+
+    assert forge.sleeps.waits == [1.0, 3.0]
+    assert forge.comments() == []
+
+
+def test_negative_control_an_answer_is_never_retried(forge: Forge) -> None:
+    # An HTTP error is the forge's answer, not a lost connection: one try, no wait.
+    forge.server.fail_next(400, {"message": "no"}, method="GET")
+    with pytest.raises(Rejected):
+        publish(forge.publisher(), body=BODY, marker=MARKER, sleep=forge.sleeps)
+    assert forge.sleeps.waits == []
+
+
 def test_unreachable_forge_is_a_clear_error() -> None:
     with GitHubServer() as server:
         url = server.api_url
     forge = FORGES["github"]
     publisher = connect(forge, api_url=url, repo="a/b", number=1, secret=Secret("tok-123", "t"))
     with pytest.raises(Unreachable, match=r"cannot reach GitHub at http://127\.0\.0\.1"):
-        publish(publisher, body=BODY, marker=MARKER)
+        publish(publisher, body=BODY, marker=MARKER, sleep=Sleeps())
 
 
 def test_not_json_from_a_wrong_api_url() -> None:

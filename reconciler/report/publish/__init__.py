@@ -19,6 +19,7 @@ from reconciler.report.publish import gitea, github, gitlab
 from reconciler.report.publish.base import (
     AuthFailed,
     Comment,
+    ConnectionLost,
     Forbidden,
     NotFound,
     Outcome,
@@ -96,6 +97,7 @@ __all__ = [
     "FORGES",
     "AuthFailed",
     "Comment",
+    "ConnectionLost",
     "Forbidden",
     "Forge",
     "NotFound",

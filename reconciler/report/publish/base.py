@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._:/@+=-]+")
+# Waits before the second and third try of a publish whose connection was lost: a reset
+# by a load balancer or a forge's restart is common, and rarely lasts.
+RETRY_DELAYS = (1.0, 3.0)
 
 
 # --- errors -----------------------------------------------------------------------------
@@ -56,6 +60,10 @@ class RateLimited(PublishError):
 
 class Unreachable(PublishError):
     """No HTTP answer (DNS, connection, TLS, timeout) or an answer that is not the API."""
+
+
+class ConnectionLost(Unreachable):
+    """No HTTP answer at all: refused, reset, timed out. `publish` tries again."""
 
 
 # --- the token --------------------------------------------------------------------------
@@ -147,8 +155,17 @@ def marker_for(target: str) -> str:
     return f"<!-- policy-reconciler:report target={cleaned} -->"
 
 
-def publish(publisher: Publisher, *, body: str, marker: str) -> Published:
-    """Create the target's comment, or edit it in place; no write when nothing changed."""
+def publish(
+    publisher: Publisher,
+    *,
+    body: str,
+    marker: str,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Published:
+    """Create the target's comment, or edit it in place; no write when nothing changed.
+
+    A lost connection retries the whole find-then-write, not the one request: a POST whose
+    answer was lost may have created the comment, and finding it first never makes two."""
     if marker not in body:
         raise ValueError("the body must carry the marker, or the comment is never found again")
     if len(body) > publisher.limit:
@@ -156,6 +173,19 @@ def publish(publisher: Publisher, *, body: str, marker: str) -> Published:
             f"the report has {len(body):,} characters, over {publisher.forge}'s limit of "
             f"{publisher.limit:,}"
         )
+    for delay in RETRY_DELAYS:
+        try:
+            return _publish_once(publisher, body=body, marker=marker)
+        except ConnectionLost:
+            sleep(delay)
+    try:
+        return _publish_once(publisher, body=body, marker=marker)
+    except ConnectionLost as exc:
+        tries = len(RETRY_DELAYS) + 1
+        raise ConnectionLost(f"{exc.message} ({tries} tries)", status=exc.status) from None
+
+
+def _publish_once(publisher: Publisher, *, body: str, marker: str) -> Published:
     existing = next((c for c in publisher.comments() if marker in c.body), None)
     if existing is None:
         return Published(Outcome.CREATED, publisher.create(body))

@@ -7,6 +7,7 @@
 - A rate limit (429, or 403 with Retry-After or an exhausted x-ratelimit-remaining)
   is waited out once, when the wait it asks for is at most `max_wait` seconds.
 - Every message is scrubbed of the token, in case a server ever echoes it.
+- A lost connection is a ConnectionLost; `base.publish` retries the whole publish.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 from reconciler import __version__
 from reconciler.report.publish.base import (
     AuthFailed,
+    ConnectionLost,
     Forbidden,
     NotFound,
     PublishError,
@@ -117,7 +119,7 @@ class Transport:
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             text = f"cannot reach {self.forge} at {_origin(url)}: {reason}"
-            raise Unreachable(self._scrub(text)) from None
+            raise ConnectionLost(self._scrub(text)) from None
 
     def _check_origin(self, url: str) -> None:
         """Only ever send the token to the API's own scheme, host and port."""

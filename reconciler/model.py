@@ -6,7 +6,6 @@ convention no stage mutates a body it was given: it builds a new one.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -15,12 +14,6 @@ from typing import Any
 JSON = Any
 Body = Mapping[str, Any]
 ObjectKey = tuple[str, str, str, str]  # ObjectRef.key: group, kind, namespace, name
-
-
-def thaw(body: Body) -> dict[str, Any]:
-    """A deep, mutable copy of a JSON body (a JSON round trip: far faster than deepcopy)."""
-    copied: dict[str, Any] = json.loads(json.dumps(body))
-    return copied
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -94,6 +94,16 @@ def decode(value: Any) -> dict[str, Any]:
     return out
 
 
+def decoded_name(value: Any) -> str:
+    """`decode(value).get("name", "")`, reading nothing else."""
+    try:
+        meta = json.loads(value) if isinstance(value, str) else None
+    except (ValueError, RecursionError):
+        return ""
+    name = meta.get("name") if isinstance(meta, dict) else None
+    return name if isinstance(name, str) else ""
+
+
 def _string_map(value: Any) -> bool:
     return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
 

@@ -19,7 +19,7 @@ from reconciler.kinds import group_kind_of
 from reconciler.model import GroupKind
 from reconciler.observe.facts import Facts, Objects
 from reconciler.plan import Desired, Live
-from reconciler.plan.fields import managed_fields
+from reconciler.plan.fields import managed_fields, shared
 
 # Above this many new objects of one kind, one LIST of the kind is cheaper than a GET each.
 GET_LIMIT = 20
@@ -97,6 +97,6 @@ def _applied_under_our_name(body: Mapping[str, Any], labels: Mapping[str, Any]) 
     return PART_OF not in labels and any(e.manager == FIELD_MANAGER for e in applies)
 
 
-def _live(flavour: Flavour, body: dict[str, object], *, owned: bool) -> Live:
-    ref, _ = flavour.from_cluster(body)
-    return Live(ref=ref, body=body, owned=owned)
+def _live(flavour: Flavour, body: dict[str, Any], *, owned: bool) -> Live:
+    ref = flavour.ref_from_cluster(body)
+    return Live(ref=ref, body=shared(body), owned=owned)  # the body is ours alone yet

@@ -132,22 +132,30 @@ def unchanged(*, desired: Body, live: Body, owned: Iterable[Path] = ()) -> bool:
     Nothing of `live` is copied or canonicalised: an unchanged object, the steady state,
     costs one walk over the desired side. Any doubt answers False and `compare` decides.
     """
-    want = _normal_desired(desired, _rules(_group_kind(desired)))
-    return _covered(want.checks, live) and want.holds_owned(owned)
+    shape, values = _normal_desired(desired, _rules(_group_kind(desired)))
+    return _covered(shape.paths, values, live) and shape.holds_owned(owned)
 
 
-# A desired body's fields, flattened once: the keys down to each value compared, and
-# the value (`_A_MAP`: any map there will do, for an empty granular map).
-Checks: TypeAlias = tuple[tuple[tuple[str, ...], Any], ...]
+# A desired body's fields, flattened once: the keys down to each value compared (its
+# `_Shape`), and the values (`_A_MAP`: any map there will do, for an empty granular map).
+Keys: TypeAlias = tuple[tuple[str, ...], ...]
 _A_MAP = object()
 
 
-@dataclass(frozen=True, slots=True)
-class _NormalDesired:
-    body: dict[str, Any]  # prepared (canonical, defaults filled), not compacted
-    shape: Scope  # its scope without owned fields: what `_scope` starts from
-    checks: Checks  # what `unchanged` looks up in the live object
-    # owned paths -> whether all lie inside `shape`: the same live object is listed again
+@dataclass(frozen=True, slots=True, eq=False)
+class _Shape:
+    """The keys a desired body's checks look up, shared by every body of that shape.
+
+    Thousands of bodies of one kind differ in their values only: one shape each keeps
+    the per-object cost of the cache to a tuple of values (goal: 50,000 objects in less
+    than 600 MB). The tree is built from the keys, so a map that held only ignored
+    fields (`metadata` with a name alone) is absent from it: an owned path there answers
+    "not inside", and `compare` decides, never the other way round.
+    """
+
+    paths: Keys
+    tree: dict[str, Scope]
+    # owned paths -> whether all lie inside `tree`: the same live objects are listed again
     # each run, and `fields.last_applied` returns one shared set for one fieldsV1.
     owned_inside: dict[frozenset[Path], bool] = field(default_factory=dict)
 
@@ -155,54 +163,82 @@ class _NormalDesired:
         key = owned if isinstance(owned, frozenset) else frozenset(owned)
         known = self.owned_inside.get(key)
         if known is None:
-            if len(self.owned_inside) >= 4:
+            if len(self.owned_inside) >= 64:
                 self.owned_inside.clear()
-            known = self.owned_inside[key] = all(
-                _inside(self.shape, _to_list(path)) for path in key
-            )
+            known = self.owned_inside[key] = all(_inside(self.tree, _to_list(path)) for path in key)
         return known
 
 
 # The desired side's normal form, kept per body while the body lives: the controller
 # plans the same rendered revision again and again, and each body is planned once per run.
-_NORMAL: dict[int, tuple[Body, _NormalDesired]] = {}
+# Only the shape (shared) and the values (shared with the body where already canonical)
+# are kept, not a normalised copy of the body.
+_NORMAL: dict[int, tuple[Body, _Shape, tuple[Any, ...]]] = {}
 _NORMAL_MAX = 100_000
+_SHAPES: dict[tuple[Keys, tuple[int, ...]], _Shape] = {}
+_SHAPES_MAX = 10_000
 
 
-def _normal_desired(desired: Body, rules: _Rules) -> _NormalDesired:
+def _normal_desired(desired: Body, rules: _Rules) -> tuple[_Shape, tuple[Any, ...]]:
     key = id(desired)
     hit = _NORMAL.get(key)
     if hit is not None and hit[0] is desired:
-        return hit[1]
-    want = _prepared(desired, rules)
-    shape = _shape(want, (), rules)
-    for path in IGNORED:
-        if isinstance(shape, dict):
-            _drop(shape, path)
-    normal = _NormalDesired(want, shape, tuple(_flat_checks(want, (), rules)))
+        return hit[1], hit[2]
+    checks: list[tuple[tuple[str, ...], Any]] = []
+    _flat_checks(_prepared(desired, rules), (), rules, checks)
+    maps = tuple(i for i, (_, value) in enumerate(checks) if value is _A_MAP)
+    shape = _shape_of(tuple(path for path, _ in checks), maps)
+    values = tuple(value for _, value in checks)
     if len(_NORMAL) >= _NORMAL_MAX:
         _NORMAL.clear()  # a new revision's bodies replace the old ones
-    _NORMAL[key] = (desired, normal)  # holding `desired` keeps its id from being reused
-    return normal
+    _NORMAL[key] = (desired, shape, values)  # holding `desired` keeps its id from being reused
+    return shape, values
 
 
-def _flat_checks(want: Any, path: tuple[str, ...], rules: _Rules) -> Iterator[tuple[Any, Any]]:
+def _shape_of(paths: Keys, maps: tuple[int, ...]) -> _Shape:
+    found = _SHAPES.get((paths, maps))
+    if found is None:
+        if len(_SHAPES) >= _SHAPES_MAX:
+            _SHAPES.clear()  # bodies cached already keep their own shape
+        found = _SHAPES[(paths, maps)] = _Shape(paths, _tree(paths, frozenset(maps)))
+    return found
+
+
+def _tree(paths: Keys, maps: frozenset[int]) -> dict[str, Scope]:
+    """The scope the checks cover: maps down to each key, the value compared whole (an
+    empty granular map: a map with nothing in it)."""
+    root: dict[str, Scope] = {}
+    for i, path in enumerate(paths):
+        if not path:
+            continue  # the empty body itself: the root is that map
+        node = root
+        for step in path[:-1]:
+            child = node.setdefault(step, {})
+            assert isinstance(child, dict)  # a check's keys never pass through a leaf
+            node = child
+        node[path[-1]] = {} if i in maps else True
+    return root
+
+
+def _flat_checks(
+    want: Any, path: tuple[str, ...], rules: _Rules, out: list[tuple[tuple[str, ...], Any]]
+) -> None:
     """What `live` must hold for every field of `want` to be in it with the same value:
     granular maps key by key (an empty one: a map), lists and atomic maps whole."""
     if path in IGNORED:
         return
     if isinstance(want, dict) and not rules.is_atomic(path):
         if not want:
-            yield path, _A_MAP
+            out.append((path, _A_MAP))
         for k, v in want.items():
-            yield from _flat_checks(v, (*path, k), rules)
+            _flat_checks(v, (*path, k), rules, out)
         return
-    yield path, want
+    out.append((path, want))
 
 
-def _covered(checks: Checks, live: Any) -> bool:
+def _covered(paths: Keys, values: tuple[Any, ...], live: Any) -> bool:
     """Every check holds in `live`: the flat form of `_covers`, one lookup per key."""
-    for keys, want in checks:
+    for keys, want in zip(paths, values, strict=True):
         node = live
         for key in keys:
             if not isinstance(node, dict) or key not in node:
@@ -278,45 +314,66 @@ def _rules(gk: GroupKind) -> _Rules:
 
 
 def _prepared(body: Body, rules: _Rules) -> dict[str, Any]:
-    """A fresh canonical copy with the server's defaults filled in."""
+    """A canonical form with the server's defaults filled in: a new top-level map whose
+    parts are the body's own wherever they are canonical already (never mutated: a
+    default is filled in by copying the maps and lists on its way)."""
     fresh: dict[str, Any] = {str(k): _canon(v) for k, v in body.items() if v is not None}
     for pattern, value in rules.defaults:
-        _fill(fresh, pattern, value)
+        fresh = _filled(fresh, pattern, value)
     return fresh
 
 
 def _canon(value: Any) -> Any:
+    """`value` itself when canonical (the common case, nothing allocated), else a copy."""
+    return value if _is_canon(value) else _canon_copy(value)
+
+
+def _is_canon(value: Any) -> bool:
+    """`_canon_copy(value)` would equal `value` in type and value everywhere (C-level
+    `map`s, not generators: this walks every desired body once)."""
+    if type(value) is str:
+        return True
     if isinstance(value, Mapping):
-        return {str(k): _canon(v) for k, v in value.items() if v is not None}
+        return (
+            type(value) is dict
+            and set(map(type, value)) <= {str}
+            and None not in value.values()
+            and all(map(_is_canon, value.values()))
+        )
     if isinstance(value, list | tuple):
-        return [_canon(v) for v in value]
+        return type(value) is list and all(map(_is_canon, value))
+    return not (isinstance(value, float) and value.is_integer())
+
+
+def _canon_copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _canon_copy(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_canon_copy(v) for v in value]
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
 
 
-def _fill(body: dict[str, Any], pattern: tuple[str, ...], value: JSON | Derived) -> None:
-    *outer, name = pattern
-    for holder in _holders(body, tuple(outer)):
-        if holder.get(name) in (None, []):
-            holder[name] = value.compute(holder) if isinstance(value, Derived) else copy.copy(value)
-
-
-def _holders(value: Any, pattern: tuple[str, ...]) -> Iterator[dict[str, Any]]:
-    if not pattern:
-        if isinstance(value, dict):
-            yield value
-        return
-    for child in _children(value, pattern[0]):
-        yield from _holders(child, pattern[1:])
-
-
-def _children(value: Any, step: str) -> list[Any]:
+def _filled(value: Any, pattern: tuple[str, ...], default: JSON | Derived) -> Any:
+    """`value` with `default` where `pattern` leads to an unset field (absent, or an empty
+    list: Go's len(nil) == 0); the maps and lists on the way are copied, never changed."""
+    step, rest = pattern[0], pattern[1:]
+    if not rest:
+        if isinstance(value, dict) and value.get(step) in (None, []):
+            made = default.compute(value) if isinstance(default, Derived) else copy.copy(default)
+            return {**value, step: made}
+        return value
     if step == _ANY_INDEX:
-        return value if isinstance(value, list) else []
+        if not isinstance(value, list):
+            return value
+        items = [_filled(v, rest, default) for v in value]
+        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
     if isinstance(value, dict) and step in value:
-        return [value[step]]
-    return []
+        child = _filled(value[step], rest, default)
+        if child is not value[step]:
+            return {**value, step: child}
+    return value
 
 
 def _compact(value: Any, keep: frozenset[str]) -> Any:

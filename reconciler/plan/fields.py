@@ -15,6 +15,7 @@ bookkeeping (ownerReferences, finalizers) that we never compare.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -80,20 +81,54 @@ def last_applied(body: Body, manager: str) -> frozenset[Path]:
     return sets[0] if len(sets) == 1 else frozenset().union(*sets)  # one: the shared set
 
 
-# fieldsV1 text -> its leaves. Objects of one kind written by one manager mostly share
-# their fieldsV1 (it names fields, not values), and the controller lists them every run.
-_LEAVES: dict[str, frozenset[Path]] = {}
-_LEAVES_MAX = 10_000
+def shared(body: dict[str, Any]) -> dict[str, Any]:
+    """`body` with each managedFields entry's FieldsV1 replaced by an equal tree shared by
+    every object of that shape, and the entry's strings interned.
+
+    Objects of one kind written by one manager mostly share their FieldsV1 (it names
+    fields, not values): about 1.9 KiB of every listed object, a tenth of a plan's memory
+    at 50,000 objects. The value is unchanged; `body` must be fresh from the API server
+    (changed in place, before anyone else holds it) and, as every body, never mutated after.
+    """
+    for entry in (body.get("metadata") or {}).get("managedFields") or ():
+        if not isinstance(entry, dict):
+            continue
+        for key, value in entry.items():
+            if isinstance(value, str):
+                entry[key] = sys.intern(value)
+        tree = entry.get("fieldsV1")
+        if isinstance(tree, Mapping):
+            entry["fieldsV1"] = _shared_tree(tree)
+    return body
+
+
+# fieldsV1 text -> one tree of that content, and id of such a tree -> (tree, its leaves).
+# The controller lists the same objects every run; `shared` gives them one tree per shape.
+_TREES: dict[str, Mapping[str, Any]] = {}
+_LEAVES: dict[int, tuple[Mapping[str, Any], frozenset[Path]]] = {}
+_CACHE_MAX = 10_000
+
+
+def _shared_tree(fields: Mapping[str, Any]) -> Mapping[str, Any]:
+    key = json.dumps(fields)
+    found = _TREES.get(key)
+    if found is None:
+        if len(_TREES) >= _CACHE_MAX:
+            _TREES.clear()  # bodies read before keep the trees they were given
+        found = _TREES[key] = fields
+    return found
 
 
 def _leaves(fields: Mapping[str, Any]) -> frozenset[Path]:
-    key = json.dumps(fields)
-    found = _LEAVES.get(key)
-    if found is None:
-        if len(_LEAVES) >= _LEAVES_MAX:
-            _LEAVES.clear()
-        found = _LEAVES[key] = parse_fields_v1(fields)[0]
-    return found
+    hit = _LEAVES.get(id(fields))
+    if hit is None or hit[0] is not fields:  # not a shared tree yet: find or make it
+        tree = _shared_tree(fields)
+        hit = _LEAVES.get(id(tree))
+        if hit is None or hit[0] is not tree:
+            if len(_LEAVES) >= _CACHE_MAX:
+                _LEAVES.clear()
+            hit = _LEAVES[id(tree)] = (tree, parse_fields_v1(tree)[0])  # holds the id's tree
+    return hit[1]
 
 
 def parse_fields_v1(fields: Mapping[str, Any]) -> tuple[frozenset[Path], frozenset[Path]]:

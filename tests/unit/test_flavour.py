@@ -408,11 +408,32 @@ def test_kubernetes_network_policy_passes_through(flavour: Flavour) -> None:
     assert flavour.from_cluster(res.body) == (res.ref, res.body)
 
 
-def test_to_cluster_returns_a_copy() -> None:
-    res = resource("GlobalNetworkSet", "n", spec={"nets": ["192.0.2.0/24"]})
+_UNTOUCHED = [
+    resource("GlobalNetworkSet", "n", spec={"nets": ["192.0.2.0/24"]}),
+    resource(
+        "GlobalNetworkPolicy", "p", spec={"ingress": [{"action": "Allow"}]}, labels={"a": "b"}
+    ),
+    resource("NetworkPolicy", "p", namespace="prod", spec={"egress": [{"action": "Deny"}]}),
+    resource(
+        "NetworkPolicy",
+        "np",
+        namespace="prod",
+        spec={"podSelector": {}, "egress": [{}]},
+        api_version="networking.k8s.io/v1",
+    ),
+    resource("GlobalNetworkPolicy", "default.p", spec={"selector": "all()"}, api_version=V1),
+]
+
+
+@pytest.mark.parametrize("res", _UNTOUCHED, ids=lambda r: f"{r.ref.group}/{r.ref.kind}")
+def test_to_cluster_leaves_its_input_untouched_and_returns_a_new_top(res: Resource) -> None:
+    """The body shares what it does not rewrite with the resource (no deep copy per
+    object), so it must never write into the resource's own maps and lists."""
+    before = json.loads(json.dumps(res.body))
     for flavour in (v3_flavour(), crd_flavour()):
-        flavour.to_cluster(res)["spec"]["nets"].append("198.51.100.0/24")
-    assert res.body["spec"]["nets"] == ["192.0.2.0/24"]
+        body = flavour.to_cluster(res)
+        assert body is not res.body
+    assert res.body == before
 
 
 # --- reading live objects --------------------------------------------------------------------
@@ -575,6 +596,27 @@ def test_round_trip_through_crd_storage(res: Resource, calico: tuple[int, int]) 
         assert view["spec"].get("types") == expected_types(res.body["spec"])
     else:
         assert view["spec"] == res.body["spec"]
+
+
+_KEPT = st.one_of(
+    st.none(), st.text(max_size=8).map(lambda n: json.dumps({"name": n})), st.just("{not json")
+)
+
+
+@pytest.mark.parametrize("calico", RELEASES)
+@given(res=user_resource(), kept=_KEPT)
+def test_ref_from_cluster_is_the_ref_of_from_cluster(
+    res: Resource, calico: tuple[int, int], kept: str | None
+) -> None:
+    """Listing builds only the ref; it must be the one the full user view has, also when
+    someone rewrote the metadata annotation (`None`: as we wrote it)."""
+    flavour = crd_flavour(calico)
+    stored = flavour.to_cluster(res)
+    if kept is not None:
+        stored["metadata"]["annotations"] = {METADATA_ANNOTATION: kept}
+    assert flavour.ref_from_cluster(stored) == flavour.from_cluster(stored)[0]
+    v3 = v3_flavour()
+    assert v3.ref_from_cluster(res.body) == v3.from_cluster(res.body)[0] == res.ref
 
 
 @pytest.mark.parametrize("calico", RELEASES)

@@ -104,6 +104,26 @@ def test_normalise_does_not_touch_its_input() -> None:
     assert body == before
 
 
+def test_unchanged_and_compare_do_not_touch_their_inputs() -> None:
+    """The normal form shares the body's canonical parts and copies only what a default
+    is filled into; neither side may change."""
+    desired = k8s_np(podSelector={}, ingress=[{"ports": [{"port": 80}]}], egress=[{}])
+    live = served(k8s_np(podSelector={}, ingress=[{"ports": [{"port": 80.0}]}], policyTypes=[]))
+    before = copy.deepcopy((desired, live))
+    ours = owned(fields_v1_for(desired))
+    assert not unchanged(desired=desired, live=live, owned=ours)
+    assert compare(desired=desired, live=live, owned=ours) != ()
+    assert (desired, live) == before
+
+
+def test_bodies_of_one_shape_keep_their_own_values() -> None:
+    first, second = gnp(selector="a == 'x'", order=1), gnp(selector="a == 'x'", order=2)
+    live = served(first)
+    assert unchanged(desired=first, live=live)
+    assert not unchanged(desired=second, live=live)
+    assert unchanged(desired=second, live=served(second))
+
+
 # --- compare ------------------------------------------------------------------------------
 
 

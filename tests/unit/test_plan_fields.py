@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import json
+from collections.abc import Mapping
+from typing import Any
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -9,8 +14,10 @@ from reconciler.model import FieldChange
 from reconciler.plan.fields import (
     applied_by,
     fields_v1_for,
+    last_applied,
     managed_fields,
     parse_fields_v1,
+    shared,
 )
 
 # Shapes copied from what kube-apiserver returns for a NetworkPolicy created with
@@ -140,3 +147,25 @@ def test_parse_inverts_fields_v1_for(body: dict[str, object]) -> None:
     leaves, nodes = parse_fields_v1(fields_v1_for(body))
     assert leaves == _leaf_paths(body)
     assert nodes == frozenset()
+
+
+def _listed(*entries: Mapping[str, object]) -> dict[str, Any]:
+    """A body as a LIST returns it: every object's managedFields decoded on its own."""
+    return {"metadata": {"name": "web", "managedFields": json.loads(json.dumps(entries))}}
+
+
+def test_shared_keeps_the_value_and_gives_one_tree_per_shape() -> None:
+    first, second = _listed(KUBECTL_CREATE, OURS), _listed(OURS)
+    before = copy.deepcopy((first, second))
+    assert (shared(first), shared(second)) == before  # the same value...
+    tree = first["metadata"]["managedFields"][1]["fieldsV1"]
+    assert second["metadata"]["managedFields"][0]["fieldsV1"] is tree
+    assert last_applied(first, "policy-reconciler") == last_applied(before[0], "policy-reconciler")
+    # ...while another manager's different fields keep a tree of their own
+    assert first["metadata"]["managedFields"][0]["fieldsV1"] is not tree
+
+
+def test_shared_leaves_malformed_entries_as_they_are() -> None:
+    body = {"metadata": {"managedFields": ["not an entry", {"fieldsV1": "text"}]}}
+    assert shared(copy.deepcopy(body)) == body
+    assert shared({"metadata": None}) == {"metadata": None}

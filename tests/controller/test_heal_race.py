@@ -34,6 +34,13 @@ from tests.source.repos import Upstream
 pytestmark = pytest.mark.cluster
 
 
+@pytest.mark.parametrize(
+    ("locked", "order"),
+    [
+        pytest.param(True, 30, id="the newer revision stays"),
+        pytest.param(False, 20, id="negative control: without the writer lock, the older wins"),
+    ],
+)
 def test_a_heal_never_writes_an_older_revision_over_a_newer_one(
     cluster: Cluster,
     upstream: Upstream,
@@ -41,19 +48,10 @@ def test_a_heal_never_writes_an_older_revision_over_a_newer_one(
     tmp_path: Path,
     uid: str,
     monkeypatch: pytest.MonkeyPatch,
+    locked: bool,
+    order: int,
 ) -> None:
-    assert _race(cluster, upstream, applyset, tmp_path, uid, monkeypatch, locked=True) == 30
-
-
-def test_negative_control_without_the_writer_lock_the_heal_writes_the_older_value(
-    cluster: Cluster,
-    upstream: Upstream,
-    applyset: ApplySet,
-    tmp_path: Path,
-    uid: str,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    assert _race(cluster, upstream, applyset, tmp_path, uid, monkeypatch, locked=False) == 20
+    assert _race(cluster, upstream, applyset, tmp_path, uid, monkeypatch, locked=locked) == order
 
 
 def _race(
